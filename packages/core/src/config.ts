@@ -33,6 +33,17 @@ export type PerturbationSpec = z.infer<typeof PerturbationSpecSchema>;
 export const OutputModeSchema = z.enum(['prob', 'logit', 'logprob']);
 export type OutputMode = z.infer<typeof OutputModeSchema>;
 
+/** A recorded layer as stored in `run.json` (see {@link LayerInfo}). */
+export const LayerInfoSchema = z.object({
+  layer: z.string(),
+  layerIndex: z.number().int().min(0),
+  convNode: z.string(),
+  op: z.string(),
+  channels: z.number().int().positive(),
+  height: z.number().int().positive(),
+  width: z.number().int().positive(),
+});
+
 /** The file that every stage of one run reads: which model, image and settings it is about. */
 export const RunConfigSchema = z.object({
   version: z.literal(1),
@@ -41,8 +52,8 @@ export const RunConfigSchema = z.object({
   labels: z.object({ path: z.string(), sha256: z.string() }).nullable(),
   preprocessing: PreprocessingSchema,
   perturbation: PerturbationSpecSchema,
-  /** ONNX tensor names of the recorded layers, in depth order. */
-  layers: z.array(z.string()).min(1),
+  /** The recorded layers, in depth order. */
+  layers: z.array(LayerInfoSchema).min(1),
   /** Target class index, or null: the clean image's top-1, fixed by `extract`. */
   target: z.number().int().min(0).nullable(),
   output: OutputModeSchema,
@@ -59,6 +70,8 @@ export const StatsConfigSchema = z.object({
 });
 export type StatsConfig = z.infer<typeof StatsConfigSchema>;
 
+// JSON has no NaN or Infinity: null stands for an undefined correlation (all units constant) and for an infinite
+// precision (an eligible channel whose units never vary). neurons.parquet keeps the IEEE values.
 const SelectedNeuronSchema = z.object({
   channel: z.number().int(),
   correlation: z.number().nullable(),
@@ -82,6 +95,8 @@ export const LayerSummarySchema = z.object({
   channels: z.number().int(),
   height: z.number().int(),
   width: z.number().int(),
+  /** Spatial units per channel (height x width). */
+  units: z.number().int(),
   eligible: z.number().int(),
   byCorrelation: z.array(SelectedNeuronSchema),
   byPrecision: z.array(SelectedNeuronSchema),
@@ -117,7 +132,12 @@ export const SummarySchema = z.object({
       z.object({ layer: z.string(), layerIndex: z.number().int(), channel: z.number().int(), value: z.number() }),
     ),
     byPrecision: z.array(
-      z.object({ layer: z.string(), layerIndex: z.number().int(), channel: z.number().int(), value: z.number() }),
+      z.object({
+        layer: z.string(),
+        layerIndex: z.number().int(),
+        channel: z.number().int(),
+        value: z.number().nullable(),
+      }),
     ),
   }),
   /** Definitions used, spelled out so the numbers can be recomputed. */

@@ -1,3 +1,4 @@
+export type { Table } from 'apache-arrow';
 export * from './config.js';
 export * from './errors.js';
 export * from './files.js';

@@ -48,7 +48,12 @@ export function mergeMoments(into: Moments, other: Moments): void {
  * Accumulates a batch of observations: `values` holds `batch` rows of `shift.length` values each and
  * `yCentred[b]` is y - yShift of row b. One tight loop per batch; no per-neuron objects.
  */
-export function accumulateMoments(m: Moments, values: Float32Array, yCentred: ArrayLike<number>, batch: number): void {
+export function accumulateMoments(
+  m: Moments,
+  values: Float32Array | Float64Array,
+  yCentred: ArrayLike<number>,
+  batch: number,
+): void {
   const n = m.shift.length;
   if (values.length < batch * n) throw new Error('accumulateMoments: values too short');
   const { shift, sumA, sumAA, sumAY } = m;

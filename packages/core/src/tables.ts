@@ -50,9 +50,15 @@ export function makeTable(
   metadata?: Record<string, string>,
 ): Table {
   const withMeta = metadata ? new Schema(schema.fields, new Map(Object.entries(metadata))) : schema;
+  // Arrow's IPC writer corrupts a stream whose columns share one buffer: give each column its own.
+  const seen = new Set<ArrayBufferLike>();
   const children = withMeta.fields.map((field) => {
-    const values = columns[field.name];
+    let values = columns[field.name];
     if (values === undefined) throw new Error(`makeTable: column ${field.name} missing`);
+    if (ArrayBuffer.isView(values)) {
+      if (seen.has(values.buffer)) values = values.slice();
+      seen.add(values.buffer);
+    }
     return columnData(field, values, length);
   });
   const data = makeData({ type: new Struct(withMeta.fields), length, nullCount: 0, children });

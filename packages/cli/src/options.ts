@@ -1,0 +1,116 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { ModelOptions, RunOptions } from './stages/prepare.js';
+
+/** An integer option value at least `min`. */
+export function integer(min: number) {
+  return (value: string): number => {
+    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError('not an integer.');
+    const n = Number(value);
+    if (n < min) throw new InvalidArgumentError(`must be at least ${min}.`);
+    return n;
+  };
+}
+
+/** A finite number. */
+export function number(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('not a number.');
+  return n;
+}
+
+/** Comma-separated numbers. */
+export function numberList(value: string): number[] {
+  return value.split(',').map((v) => number(v));
+}
+
+/** `224` or `224x224` (height x width). */
+export function sizeOption(value: string): [number, number] {
+  const parts = value
+    .toLowerCase()
+    .split('x')
+    .map((v) => integer(1)(v));
+  if (parts.length === 1) return [parts[0]!, parts[0]!];
+  if (parts.length === 2) return [parts[0]!, parts[1]!];
+  throw new InvalidArgumentError('use N or HxW.');
+}
+
+/** Collects repeated `--param key=value` into an object; values that read as numbers or booleans become those. */
+export function paramOption(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError('use key=value.');
+  const key = value.slice(0, eq);
+  const raw = value.slice(eq + 1);
+  const parsed =
+    raw === 'true' ? true : raw === 'false' ? false : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  return { ...previous, [key]: parsed };
+}
+
+/** Options that pick the model, its preprocessing and layers. */
+export function addModelOptions(cmd: Command): Command {
+  return cmd
+    .option('-m, --model <file>', 'ONNX image classifier (default: the embedded Fashion-MNIST model)')
+    .option('--labels <file>', 'class labels, one per line')
+    .addOption(
+      new Option('--preprocess <preset>', 'preprocessing preset (default: imagenet for RGB models)').choices([
+        'imagenet',
+        'inception',
+        'none',
+      ]),
+    )
+    .option('--size <HxW>', 'model input size, e.g. 224 or 224x224', sizeOption)
+    .option('--mean <list>', 'per-channel mean after scaling to [0,1], e.g. 0.485,0.456,0.406', numberList)
+    .option('--std <list>', 'per-channel std, e.g. 0.229,0.224,0.225', numberList)
+    .addOption(new Option('--layout <layout>', 'input tensor layout').choices(['NCHW', 'NHWC']))
+    .option('--grayscale', 'feed one grey channel')
+    .option('--layers <spec>', 'layers to record: names, globs, indices or ranges, comma-separated (default: all)');
+}
+
+/** Options that define the perturbations and the output analysed. */
+export function addRunOptions(cmd: Command): Command {
+  return addModelOptions(cmd)
+    .option('-i, --image <file>', "image to explain (default: the default model's sample image)")
+    .option('--perturb <family>', 'perturbation family: paper, gaussian, multiplicative, mask', 'paper')
+    .option('-n, --samples <N>', 'number of copies N, the clean copy included', integer(3), 50)
+    .option('--seed <seed>', 'random seed', integer(0), 0)
+    .option('--sigma <sigma>', 'noise scale of the family (shortcut for --param sigma=...)', number)
+    .option('--param <key=value>', 'family parameter, repeatable (e.g. grid=7 keepProb=0.5 baseline=blur)', paramOption)
+    .option('--target <class>', "class index or label (default: the clean image's top-1)")
+    .addOption(
+      new Option('--output <kind>', 'network output y that activations are correlated with')
+        .choices(['prob', 'logit', 'logprob'])
+        .default('prob'),
+    )
+    .option('--batch-size <n>', 'copies per inference call (default: 8, or 1 for fixed-batch models)', integer(1));
+}
+
+/** Reads the parsed model options of a command. */
+export function modelOptionsOf(o: Record<string, unknown>): ModelOptions {
+  return {
+    model: o.model as string | undefined,
+    labels: o.labels as string | undefined,
+    preprocess: o.preprocess as ModelOptions['preprocess'],
+    size: o.size as [number, number] | undefined,
+    mean: o.mean as number[] | undefined,
+    std: o.std as number[] | undefined,
+    layout: o.layout as ModelOptions['layout'],
+    grayscale: o.grayscale as boolean | undefined,
+    layers: o.layers as string | undefined,
+  };
+}
+
+/** Reads the parsed run options of a command. */
+export function runOptionsOf(o: Record<string, unknown>): RunOptions {
+  const params = { ...((o.param as Record<string, unknown> | undefined) ?? {}) };
+  if (o.sigma !== undefined) params.sigma = o.sigma;
+  return {
+    ...modelOptionsOf(o),
+    image: o.image as string | undefined,
+    perturb: o.perturb as string,
+    samples: o.samples as number,
+    seed: o.seed as number,
+    params,
+    target: o.target as string | undefined,
+    output: o.output as RunOptions['output'],
+    batchSize: o.batchSize as number | undefined,
+  };
+}

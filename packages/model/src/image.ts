@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import { type InputTensor, type Preprocessing, sha256, UserError } from '@neuronscope/core';
+import sharp from 'sharp';
+import { type Pixels, resizeBilinear, resizeShorterAndCenterCrop, rgbToGray } from './resample.js';
+
+/** An image file as the model's input tensor, with the file's own size and hash. */
+export interface LoadedImage {
+  readonly tensor: InputTensor;
+  /** Size of the image as stored (after EXIF orientation), before any resizing. */
+  readonly width: number;
+  readonly height: number;
+  /** SHA-256 of the file, hex. */
+  readonly sha256: string;
+}
+
+/** A one-line UserError for a sharp failure on `path`. */
+function imageError(path: string, err: unknown): UserError {
+  const message = ((err as Error).message ?? String(err)).split('\n')[0]!.trim();
+  if (/unsupported image format|buffer is empty/i.test(message)) {
+    return new UserError(`${path} is not an image (unsupported format or not image data)`);
+  }
+  if (/pixel limit/i.test(message)) return new UserError(`${path} is too large to decode (${message})`);
+  return new UserError(`${path} is a truncated or corrupt image (${message})`);
+}
+
+/** Decodes `bytes` to 8-bit RGB pixels as displayed (EXIF-oriented), alpha dropped, colours as stored. */
+async function decodeRgb(bytes: Uint8Array): Promise<Pixels> {
+  // failOn 'error' rejects truncated and corrupt pixel data but tolerates benign decoder warnings
+  // (e.g. extraneous bytes in a JPEG) that Pillow accepts too. keepIccProfile: an embedded ICC profile
+  // is not applied, as Pillow (and so every torchvision-trained model) never applies it.
+  const { data, info } = await sharp(bytes, { failOn: 'error', autoOrient: true })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .keepIccProfile()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected 3`);
+  return { data, width: info.width, height: info.height, channels: 3 };
+}
+
+/**
+ * Reads an image and turns it into the model's input tensor as `prep` says, reproducing torchvision's
+ * PIL pipeline bit for bit: decode (EXIF-oriented, alpha dropped, 8-bit RGB, or Pillow's luma for
+ * grayscale), bilinear antialiased resize of the shorter side to `prep.resizeShorter` and centre crop
+ * (or a straight resize to `prep.size`), then `(v / scale - mean) / std` in `prep.layout`.
+ * A missing file, bytes that are not an image, and a truncated or corrupt image are {@link UserError}s.
+ */
+export async function loadImage(path: string, prep: Preprocessing): Promise<LoadedImage> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`image file not found: ${path}`);
+    throw new UserError(`cannot read image ${path}: ${code ?? (err as Error).message}`);
+  }
+  const [height, width] = prep.size;
+  const channels = prep.grayscale ? 1 : 3;
+  for (const [name, values] of [
+    ['mean', prep.mean],
+    ['std', prep.std],
+  ] as const) {
+    if (values.length !== 1 && values.length !== channels) {
+      throw new UserError(`preprocessing ${name} has ${values.length} values for ${channels} channels`);
+    }
+  }
+  if (prep.resizeShorter !== null && prep.resizeShorter < Math.max(height, width)) {
+    throw new UserError(`resizeShorter ${prep.resizeShorter} is smaller than the crop ${height}x${width}`);
+  }
+  let decoded: Pixels;
+  try {
+    decoded = await decodeRgb(bytes);
+  } catch (err) {
+    throw imageError(path, err);
+  }
+  const colour = prep.grayscale ? rgbToGray(decoded) : decoded;
+  const pixels =
+    prep.resizeShorter !== null
+      ? resizeShorterAndCenterCrop(colour, prep.resizeShorter, height, width)
+      : resizeBilinear(colour, width, height);
+  return {
+    tensor: pixelsToTensor(pixels, prep),
+    width: decoded.width,
+    height: decoded.height,
+    sha256: sha256(bytes),
+  };
+}
+
+/**
+ * Normalizes interleaved 8-bit pixels into a float tensor in `prep.layout`. Computed as torchvision does,
+ * in float32 (`v / scale`, minus mean, divided by std), through a 256-entry table per channel.
+ */
+function pixelsToTensor(pixels: Pixels, prep: Pick<Preprocessing, 'scale' | 'mean' | 'std' | 'layout'>): InputTensor {
+  const { channels, height, width } = pixels;
+  const plane = height * width;
+  const data = new Float32Array(channels * plane);
+  const f = Math.fround;
+  const table = new Float32Array(256);
+  for (let c = 0; c < channels; c++) {
+    const mean = f((prep.mean.length === 1 ? prep.mean[0] : prep.mean[c]) as number);
+    const std = f((prep.std.length === 1 ? prep.std[0] : prep.std[c]) as number);
+    for (let v = 0; v < 256; v++) table[v] = f(f(v / prep.scale) - mean) / std;
+    if (prep.layout === 'NCHW') {
+      const base = c * plane;
+      for (let i = 0; i < plane; i++) data[base + i] = table[pixels.data[i * channels + c] as number] as number;
+    } else {
+      for (let i = 0; i < plane; i++) data[i * channels + c] = table[pixels.data[i * channels + c] as number] as number;
+    }
+  }
+  return { data, layout: prep.layout, channels, height, width };
+}

@@ -1,0 +1,142 @@
+import { readFile } from 'node:fs/promises';
+import { type Layout, sha256, UserError } from '@neuronscope/core';
+import { type GraphView, graphView, ONNX_FLOAT, onnx, type ValueInfo } from './onnx-graph.js';
+
+/** An ONNX image classifier read from disk, with what neuronscope needs to know about its input. */
+export interface LoadedModel {
+  readonly path: string;
+  /** The file's bytes, unchanged. */
+  readonly bytes: Uint8Array;
+  /** SHA-256 of the file, hex. */
+  readonly sha256: string;
+  /** Name of the single 4-D float32 input. */
+  readonly inputName: string;
+  /** Name of the first graph output (the logits). */
+  readonly outputName: string;
+  /** Dims of the input; null = symbolic or unknown. */
+  readonly inputDims: (number | null)[];
+  /** Dims of the first output, or null when its rank is unknown. */
+  readonly outputDims: (number | null)[] | null;
+  /** True when the batch dim is symbolic; false when it is fixed (see {@link LoadedModel.batch}). */
+  readonly dynamicBatch: boolean;
+  /** The fixed batch size, or null when it is dynamic. */
+  readonly batch: number | null;
+  /** Guessed input layout; null when the dims do not tell. */
+  readonly layout: Layout | null;
+  /** Input channels, height and width under the guessed layout, where fixed. */
+  readonly channels: number | null;
+  readonly height: number | null;
+  readonly width: number | null;
+  readonly graph: GraphView;
+}
+
+/**
+ * Guesses the layout of 4-D image input dims: NCHW when dims[1] is 1, 3 or 4 (grey, RGB, RGBA);
+ * otherwise NHWC when dims[3] is 1, 3 or 4; otherwise null.
+ */
+export function guessLayout(dims: readonly (number | null)[]): Layout | null {
+  const isChannelCount = (d: number | null | undefined) => d === 1 || d === 3 || d === 4;
+  if (isChannelCount(dims[1])) return 'NCHW';
+  if (isChannelCount(dims[3])) return 'NHWC';
+  return null;
+}
+
+/** Channels, height and width of 4-D input dims read under `layout` (null where symbolic). */
+export function inputGeometry(
+  dims: readonly (number | null)[],
+  layout: Layout,
+): { channels: number | null; height: number | null; width: number | null } {
+  const [c, h, w] = layout === 'NCHW' ? [1, 2, 3] : [3, 1, 2];
+  return { channels: dims[c] ?? null, height: dims[h] ?? null, width: dims[w] ?? null };
+}
+
+const ELEMENT_TYPE_NAMES: Record<number, string> = {
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+  16: 'bfloat16',
+};
+
+function describeValue(v: ValueInfo): string {
+  const type = v.elemType === null ? 'non-tensor' : (ELEMENT_TYPE_NAMES[v.elemType] ?? `type-${v.elemType}`);
+  const shape = v.dims === null ? 'of unknown rank' : `[${v.dims.map((d) => d ?? '?').join(', ')}]`;
+  return `'${v.name}' (${type} ${shape})`;
+}
+
+const isImageInput = (v: ValueInfo) => v.elemType === ONNX_FLOAT && v.dims?.length === 4;
+
+/** Picks the single 4-D float32 input among the graph inputs that are not initializers. */
+function imageInput(graph: GraphView, path: string): ValueInfo {
+  const inputs = graph.inputs.filter((v) => !graph.initializers.has(v.name));
+  const images = inputs.filter(isImageInput);
+  if (inputs.length === 0) throw new UserError(`model ${path} has no input`);
+  if (images.length > 1) {
+    const names = images.map((v) => `'${v.name}'`).join(', ');
+    throw new UserError(`model ${path} has several 4-D float32 inputs (${names}); neuronscope needs exactly one`);
+  }
+  const [image] = images;
+  if (image === undefined || inputs.length > 1) {
+    const found = inputs.map(describeValue).join(', ');
+    throw new UserError(
+      `model ${path} has input${inputs.length > 1 ? 's' : ''} ${found}; neuronscope needs exactly one 4-D float32 image input`,
+    );
+  }
+  return image;
+}
+
+/**
+ * Reads and checks an ONNX model. Throws a {@link UserError} when the file is missing, is not an ONNX
+ * model, keeps weights in external data files, has no output, or does not have exactly one input,
+ * a 4-D float32 one (graph inputs that are initializers do not count).
+ */
+export async function loadModel(path: string): Promise<LoadedModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UserError(`model file not found: ${path}`);
+    throw new UserError(`cannot read model ${path}: ${code ?? (err as Error).message}`);
+  }
+  let graph: GraphView;
+  try {
+    const decoded = onnx.ModelProto.decode(bytes);
+    if (!decoded.graph || (decoded.graph.node ?? []).length === 0) throw new Error('no graph');
+    graph = graphView(decoded.graph);
+  } catch {
+    throw new UserError(`${path} is not a valid ONNX model (cannot decode an ONNX graph from it)`);
+  }
+  if (graph.usesExternalData) {
+    throw new UserError(`model ${path} keeps its weights in external data files, which neuronscope does not support`);
+  }
+  const input = imageInput(graph, path);
+  const output = graph.outputs[0];
+  if (output === undefined) throw new UserError(`model ${path} has no output`);
+  const inputDims = [...(input.dims ?? [])];
+  const layout = guessLayout(inputDims);
+  const batch = inputDims[0] ?? null;
+  return {
+    path,
+    bytes,
+    sha256: sha256(bytes),
+    inputName: input.name,
+    outputName: output.name,
+    inputDims,
+    outputDims: output.dims ? [...output.dims] : null,
+    dynamicBatch: batch === null,
+    batch,
+    layout,
+    ...(layout ? inputGeometry(inputDims, layout) : { channels: null, height: null, width: null }),
+    graph,
+  };
+}

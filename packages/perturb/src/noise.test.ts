@@ -1,0 +1,138 @@
+import type { InputTensor, Layout } from '@neuronscope/core';
+import { describe, expect, it } from 'vitest';
+import { readPerturbationTable, renderCopy } from './index.js';
+import { perturbationTable } from './table.js';
+
+const CHANNELS = 4;
+const SIZE = 160; // 4 x 160 x 160 = 102,400 elements
+
+/** A deterministic image with values in [0.5, 1.5): far from 0, so out / x is well conditioned. */
+function image(layout: Layout = 'NCHW'): InputTensor {
+  const data = new Float32Array(CHANNELS * SIZE * SIZE);
+  for (let i = 0; i < data.length; i++) data[i] = 0.5 + (Math.imul(i + 1, 0x9e3779b1) >>> 0) / 2 ** 32;
+  return { data, layout, channels: CHANNELS, height: SIZE, width: SIZE };
+}
+
+function renderAll(family: string, params: Record<string, unknown>, input: InputTensor, seed = 5, samples = 6) {
+  const records = readPerturbationTable(perturbationTable({ family, samples, seed, params }, input));
+  return records.map((record) => {
+    const out = new Float32Array(input.data.length);
+    renderCopy(input, record, out);
+    return { record, out };
+  });
+}
+
+function meanStd(values: Float64Array): { mean: number; std: number } {
+  let sum = 0;
+  for (const v of values) sum += v;
+  const mean = sum / values.length;
+  let sq = 0;
+  for (const v of values) sq += (v - mean) ** 2;
+  return { mean, std: Math.sqrt(sq / values.length) };
+}
+
+function bytes(a: Float32Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function correlation(a: Float64Array, b: Float64Array): number {
+  const { mean: ma, std: sa } = meanStd(a);
+  const { mean: mb, std: sb } = meanStd(b);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i]! - ma) * (b[i]! - mb);
+  return s / a.length / (sa * sb);
+}
+
+describe('paper', () => {
+  const input = image();
+  const copies = renderAll('paper', {}, input);
+
+  it('leaves copy 0 exactly the clean input', () => {
+    expect(copies[0]!.record.params).toEqual({ sigma: 0.1, scale: 0 });
+    expect(bytes(copies[0]!.out).equals(bytes(input.data))).toBe(true);
+  });
+
+  it('makes copy i = x * (1 + i * eps) with eps ~ N(0, 0.1^2)', () => {
+    const eps: Float64Array[] = [];
+    for (const i of [1, 2, 5]) {
+      const { record, out } = copies[i]!;
+      expect(record.params).toEqual({ sigma: 0.1, scale: i });
+      const e = Float64Array.from(out, (v, k) => (v / input.data[k]! - 1) / i);
+      const { mean, std } = meanStd(e);
+      expect(Math.abs(mean)).toBeLessThan(0.002);
+      expect(Math.abs(std / 0.1 - 1)).toBeLessThan(0.02);
+      eps.push(e);
+    }
+    // A fresh eps for every copy.
+    expect(Math.abs(correlation(eps[0]!, eps[1]!))).toBeLessThan(0.02);
+  });
+
+  it('uses the configured sigma', () => {
+    const { out } = renderAll('paper', { sigma: 0.03 }, input)[3]!;
+    const { std } = meanStd(Float64Array.from(out, (v, k) => (v / input.data[k]! - 1) / 3));
+    expect(Math.abs(std / 0.03 - 1)).toBeLessThan(0.02);
+  });
+});
+
+describe.each([
+  { family: 'gaussian', noise: (out: number, x: number) => out - x },
+  { family: 'multiplicative', noise: (out: number, x: number) => out / x - 1 },
+])('$family', ({ family, noise }) => {
+  const input = image();
+
+  it('makes copy 0 clean by default and adds N(0, sigma^2) noise to the others', () => {
+    const copies = renderAll(family, {}, input);
+    expect(copies[0]!.record.params).toEqual({ sigma: 0.1, clean: true });
+    expect(bytes(copies[0]!.out).equals(bytes(input.data))).toBe(true);
+    const eps: Float64Array[] = [];
+    for (const i of [1, 4]) {
+      const { record, out } = copies[i]!;
+      expect(record.params).toEqual({ sigma: 0.1, clean: false });
+      const e = Float64Array.from(out, (v, k) => noise(v, input.data[k]!));
+      const { mean, std } = meanStd(e);
+      expect(Math.abs(mean)).toBeLessThan(0.002);
+      expect(Math.abs(std / 0.1 - 1)).toBeLessThan(0.02);
+      eps.push(e);
+    }
+    expect(Math.abs(correlation(eps[0]!, eps[1]!))).toBeLessThan(0.02);
+  });
+
+  it('perturbs copy 0 too when includeClean is false, with the configured sigma', () => {
+    const { record, out } = renderAll(family, { sigma: 0.25, includeClean: false }, input)[0]!;
+    expect(record.params).toEqual({ sigma: 0.25, clean: false });
+    const { std } = meanStd(Float64Array.from(out, (v, k) => noise(v, input.data[k]!)));
+    expect(Math.abs(std / 0.25 - 1)).toBeLessThan(0.02);
+  });
+});
+
+describe.each(['paper', 'gaussian', 'multiplicative'])('%s determinism and layout', (family) => {
+  it('gives byte-identical copies for the same spec and different ones for another seed', () => {
+    const input = image();
+    const first = renderAll(family, {}, input, 11, 4);
+    const again = renderAll(family, {}, input, 11, 4);
+    const other = renderAll(family, {}, input, 12, 4);
+    for (let i = 0; i < 4; i++) {
+      expect(again[i]!.record).toEqual(first[i]!.record);
+      expect(bytes(again[i]!.out).equals(bytes(first[i]!.out))).toBe(true);
+    }
+    expect(other[2]!.record.seed).not.toBe(first[2]!.record.seed);
+    expect(bytes(other[2]!.out).equals(bytes(first[2]!.out))).toBe(false);
+  });
+
+  it('gives the same copy in NHWC as in NCHW, transposed', () => {
+    const nchw = image('NCHW');
+    const nhwc = image('NHWC');
+    nhwc.data.set(toNHWC(nchw.data, CHANNELS, SIZE, SIZE));
+    const a = renderAll(family, {}, nchw, 3, 3)[2]!.out;
+    const b = renderAll(family, {}, nhwc, 3, 3)[2]!.out;
+    expect(bytes(toNHWC(a, CHANNELS, SIZE, SIZE)).equals(bytes(b))).toBe(true);
+  });
+});
+
+function toNHWC(nchw: Float32Array, channels: number, height: number, width: number): Float32Array {
+  const out = new Float32Array(nchw.length);
+  for (let c = 0; c < channels; c++) {
+    for (let p = 0; p < height * width; p++) out[p * channels + c] = nchw[c * height * width + p]!;
+  }
+  return out;
+}

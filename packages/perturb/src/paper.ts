@@ -1,0 +1,49 @@
+import type { InputTensor } from '@neuronscope/core';
+import { z } from 'zod';
+import { checkBuffers, layoutStrides, type PerturbationFamily, parseParams } from './family.js';
+import { Xoshiro128ss } from './rng.js';
+
+const PaperParams = z.strictObject({
+  /** Std of the per-element noise eps. */
+  sigma: z.number().positive().default(0.1),
+});
+export type PaperParams = z.infer<typeof PaperParams>;
+
+const PaperCopyParams = z.strictObject({
+  sigma: z.number().positive(),
+  /** The copy index i: copy i is x * (1 + i * eps). */
+  scale: z.number().min(0),
+});
+
+/**
+ * Lengerich, Konam et al. (2017), input resampling: copy i = x * (1 + i * eps), eps ~ N(0, sigma^2) i.i.d. per
+ * element and fresh for every copy, i = 0..N-1. The noise grows with the copy index, so the copies span
+ * everything from the clean image (copy 0, bit-for-bit) to heavily corrupted ones.
+ */
+export const paper: PerturbationFamily<PaperParams> = {
+  name: 'paper',
+  summary: 'the paper: copy i = x * (1 + i*eps), eps ~ N(0, sigma^2) per element; copy 0 is clean (sigma=0.1)',
+  params: PaperParams,
+  describeCopy: (p, copy) => ({ sigma: p.sigma, scale: copy }),
+  apply(input: InputTensor, copyParams: Record<string, unknown>, copySeed: number, out: Float32Array): void {
+    const { sigma, scale } = parseParams(PaperCopyParams, copyParams, "perturbation 'paper' copy");
+    checkBuffers(input, out);
+    const data = input.data;
+    if (scale === 0) {
+      out.set(data);
+      return;
+    }
+    const rng = Xoshiro128ss.fromSeed(copySeed);
+    const { channel: cs, row: ys, column: xs } = layoutStrides(input);
+    // Elements are visited in (c, y, x) order whatever the layout, so a copy does not depend on the layout.
+    for (let c = 0; c < input.channels; c++) {
+      for (let y = 0; y < input.height; y++) {
+        let o = c * cs + y * ys;
+        for (let x = 0; x < input.width; x++, o += xs) {
+          const eps = sigma * rng.normal();
+          out[o] = data[o]! * (1 + scale * eps);
+        }
+      }
+    }
+  },
+};

@@ -1,0 +1,55 @@
+import type { Preprocessing } from '@neuronscope/core';
+import sharp, { type Sharp } from 'sharp';
+
+/** An image ready to embed: a `data:` URI and its pixel size. */
+export interface EmbeddedImage {
+  readonly dataUri: string;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Longest side of the embedded input image, in pixels. */
+export const MAX_IMAGE_SIDE = 384;
+
+/** Encodes as PNG when the image has an alpha channel (keeps transparency), else as JPEG (small for photos). */
+async function embed(image: Sharp, hasAlpha: boolean): Promise<EmbeddedImage> {
+  const encoded = hasAlpha ? image.png({ compressionLevel: 9 }) : image.jpeg({ quality: 85, mozjpeg: true });
+  const { data, info } = await encoded.toBuffer({ resolveWithObject: true });
+  const mime = hasAlpha ? 'image/png' : 'image/jpeg';
+  return { dataUri: `data:${mime};base64,${data.toString('base64')}`, width: info.width, height: info.height };
+}
+
+/**
+ * The input image, oriented by its EXIF tag and shrunk to at most {@link MAX_IMAGE_SIDE} on the longer side;
+ * and the region of it the network sees, at the model's input size: shorter side resized to `resizeShorter`
+ * then centre-cropped to `size`, or resized straight to `size` when `resizeShorter` is null (the geometry of
+ * {@link Preprocessing}; greyscale when the model reads greyscale). The crop is a picture drawn by sharp for
+ * display, not the normalised tensor itself.
+ */
+export async function embedImages(
+  bytes: Uint8Array,
+  pre: Preprocessing,
+): Promise<{ image: EmbeddedImage; modelInput: EmbeddedImage }> {
+  const meta = await sharp(bytes).metadata();
+  const image = sharp(bytes)
+    .autoOrient()
+    .resize({ width: MAX_IMAGE_SIDE, height: MAX_IMAGE_SIDE, fit: 'inside', withoutEnlargement: true });
+
+  const [height, width] = pre.size;
+  let crop = sharp(bytes).autoOrient();
+  if (pre.resizeShorter === null) {
+    crop = crop.resize({ width, height, fit: 'fill' });
+  } else {
+    const { width: w0, height: h0 } = meta.autoOrient;
+    const scale = pre.resizeShorter / Math.min(w0, h0);
+    // A resize smaller than the crop (an odd setting) is stretched to the crop rather than failing.
+    const w1 = Math.max(width, Math.round(w0 * scale));
+    const h1 = Math.max(height, Math.round(h0 * scale));
+    crop = crop
+      .resize({ width: w1, height: h1, fit: 'fill' })
+      .extract({ left: Math.floor((w1 - width) / 2), top: Math.floor((h1 - height) / 2), width, height });
+  }
+  if (pre.grayscale) crop = crop.greyscale();
+  const [embeddedImage, modelInput] = await Promise.all([embed(image, meta.hasAlpha), embed(crop, meta.hasAlpha)]);
+  return { image: embeddedImage, modelInput };
+}

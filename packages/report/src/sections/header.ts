@@ -1,0 +1,51 @@
+import { classHtml, type ReportSection, targetHtml, targetProbability } from '../context.js';
+import { percent } from '../format.js';
+import { escapeHtml, fileName, keyValues } from '../html.js';
+import type { EmbeddedImage } from '../images.js';
+
+/** Length of the sha256 prefix shown to identify a file. */
+const SHA_PREFIX = 12;
+
+function figure(image: EmbeddedImage, alt: string, caption: string): string {
+  return `<figure><img src="${image.dataUri}" width="${image.width}" height="${image.height}" alt="${escapeHtml(alt)}"><figcaption>${caption}</figcaption></figure>`;
+}
+
+function fileHtml(path: string, sha256: string): string {
+  return `<code>${escapeHtml(fileName(path))}</code> <span class="muted">sha256 ${escapeHtml(sha256.slice(0, SHA_PREFIX))}…</span>`;
+}
+
+/** The input image, what the network sees of it, the model and the prediction being explained. */
+export const header: ReportSection = {
+  id: 'header',
+  title: 'Input and prediction',
+  render({ summary, image, modelInput }) {
+    const { run } = summary;
+    const name = fileName(run.image.path);
+    const [h, w] = run.preprocessing.size;
+    const crop =
+      run.preprocessing.resizeShorter === null
+        ? `resized to ${w}×${h}`
+        : `shorter side resized to ${run.preprocessing.resizeShorter} px, centre crop ${w}×${h}`;
+    const figures = [
+      figure(image, `input image ${name}`, `Input image, ${run.image.width}×${run.image.height} px`),
+      figure(modelInput, `model input crop of ${name}`, `What the network sees: ${crop}`),
+    ].join('');
+    const top1 = summary.predictions[0];
+    const prediction = [`${targetHtml(summary)}, probability ${percent(targetProbability(summary))}`];
+    if (summary.target.source === 'user') {
+      prediction.push(
+        top1
+          ? `<br><span class="muted">chosen by the user; the network's top-1 is ${classHtml(top1.index, top1.label)} (${percent(top1.probability)})</span>`
+          : '<br><span class="muted">chosen by the user</span>',
+      );
+    }
+    const rows: [string, string][] = [
+      ['Explained class', prediction.join('')],
+      ['Model', fileHtml(run.model.path, run.model.sha256)],
+      ['Image', fileHtml(run.image.path, run.image.sha256)],
+      ['Labels', run.labels ? fileHtml(run.labels.path, run.labels.sha256) : 'none (class indices only)'],
+      ['Tool', escapeHtml(summary.tool)],
+    ];
+    return `<div class="figures">${figures}</div>${keyValues(rows)}`;
+  },
+};

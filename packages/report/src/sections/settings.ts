@@ -1,0 +1,51 @@
+import { outputName, type ReportSection } from '../context.js';
+import { count, general } from '../format.js';
+import { escapeHtml, keyValues } from '../html.js';
+
+function json(value: unknown): string {
+  return `<code>${escapeHtml(JSON.stringify(value) ?? String(value))}</code>`;
+}
+
+function list(values: readonly number[]): string {
+  return values.map(general).join(', ');
+}
+
+/** How the copies were made and read: perturbation, preprocessing, output, layers, selection. */
+export const settings: ReportSection = {
+  id: 'settings',
+  title: 'Perturbation and settings',
+  render({ summary }) {
+    const { run, stats } = summary;
+    const { perturbation: pert, preprocessing: pre } = run;
+    const params = Object.entries(pert.params);
+    const [h, w] = pre.size;
+    const geometry =
+      pre.resizeShorter === null
+        ? `resize to ${w}×${h}`
+        : `resize shorter side to ${pre.resizeShorter}, centre crop ${w}×${h}`;
+    const layerNames = run.layers
+      .map(
+        (l) =>
+          `<li><code>${escapeHtml(l.layer)}</code> <span class="muted">${escapeHtml(l.op)}, ${l.channels}×${l.height}×${l.width}</span></li>`,
+      )
+      .join('');
+    const rows: [string, string][] = [
+      ['Perturbation family', `<code>${escapeHtml(pert.family)}</code>`],
+      ['Copies N', `${count(pert.samples)} (copy 0 included)`],
+      ['Seed', String(pert.seed)],
+      ['Parameters', params.length ? keyValues(params.map(([k, v]) => [k, json(v)])) : 'none'],
+      ['Output y', `<code>${run.output}</code>: ${outputName(summary)} of the target class`],
+      [
+        'Preprocessing',
+        `<code>${escapeHtml(pre.preset)}</code>: ${geometry}; divide by ${general(pre.scale)}, subtract [${list(pre.mean)}], divide by [${list(pre.std)}]; ${pre.layout}${pre.grayscale ? ', greyscale' : ', colour'}`,
+      ],
+      [
+        'Layers recorded',
+        `<details><summary>${run.layers.length}</summary><ol class="names">${layerNames}</ol></details>`,
+      ],
+      ['Selection', `top ${stats.topK} channels per layer by each metric`],
+      ['Eligible for precision', `channels with mean activation ≥ ${general(stats.eligibility)}`],
+    ];
+    return keyValues(rows);
+  },
+};
