@@ -1,4 +1,6 @@
+import type { StatsConfig } from '@neuronscope/core';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { reportError } from './errors.js';
 import type { ModelOptions, RunOptions } from './stages/prepare.js';
 
 /** An integer option value at least `min`. */
@@ -114,3 +116,29 @@ export function runOptionsOf(o: Record<string, unknown>): RunOptions {
     batchSize: o.batchSize as number | undefined,
   };
 }
+
+export type Opts = Record<string, unknown>;
+
+export const outOption = () =>
+  new Option('-o, --out <dir>', 'run directory: every stage reads and writes its files here').default('out/run');
+export const statsOptions = (cmd: Command) =>
+  cmd
+    .option('-k, --top-k <k>', 'neurons selected per layer by each metric', integer(1), 5)
+    .option('--eligibility <a>', 'precision needs a mean activation of at least this', number, 0.1);
+export const threadsOption = () =>
+  new Option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)').argParser(integer(1));
+export const statsConfigOf = (o: Opts): StatsConfig => ({
+  topK: o.topK as number,
+  eligibility: o.eligibility as number,
+});
+
+/** Runs `action`, turning any failure into a one-line error and a non-zero exit code. */
+export const guarded =
+  (action: (o: Opts) => Promise<void>) =>
+  async (o: Opts): Promise<void> => {
+    try {
+      await action(o);
+    } catch (err) {
+      reportError(err);
+    }
+  };
