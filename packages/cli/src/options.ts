@@ -20,6 +20,18 @@ export function number(value: string): number {
   return n;
 }
 
+/** `--samples`: a whole number of copies (at least 3), or `auto`. */
+export function samples(value: string): number | 'auto' {
+  return value.trim() === 'auto' ? 'auto' : integer(3)(value);
+}
+
+/** A number in [0, 1]. */
+export function fraction(value: string): number {
+  const n = number(value);
+  if (n < 0 || n > 1) throw new InvalidArgumentError('must be between 0 and 1.');
+  return n;
+}
+
 /** Comma-separated numbers. */
 export function numberList(value: string): number[] {
   return value.split(',').map((v) => number(v));
@@ -72,7 +84,14 @@ export function addRunOptions(cmd: Command): Command {
   return addModelOptions(cmd)
     .option('-i, --image <file>', "image to explain (default: the default model's sample image)")
     .option('--perturb <family>', 'perturbation family: paper, gaussian, multiplicative, mask', 'paper')
-    .option('-n, --samples <N>', 'number of copies N, the clean copy included', integer(3), 50)
+    .option(
+      '-n, --samples <N>',
+      "number of copies N, the clean copy included, or 'auto' (stop when stable)",
+      samples,
+      50,
+    )
+    .option('--max-samples <n>', 'with --samples auto: the most copies to run', integer(3), 1000)
+    .option('--stop-agreement <a>', 'with --samples auto: agreement the top-k sets must reach (default 0.9)', fraction)
     .option('--seed <seed>', 'random seed', integer(0), 0)
     .option('--sigma <sigma>', 'noise scale of the family (shortcut for --param sigma=...)', number)
     .option('--param <key=value>', 'family parameter, repeatable (e.g. grid=7 keepProb=0.5 baseline=blur)', paramOption)
@@ -108,7 +127,9 @@ export function runOptionsOf(o: Record<string, unknown>): RunOptions {
     ...modelOptionsOf(o),
     image: o.image as string | undefined,
     perturb: o.perturb as string,
-    samples: o.samples as number,
+    samples: o.samples as number | 'auto',
+    maxSamples: o.maxSamples as number | undefined,
+    stopAgreement: o.stopAgreement as number | undefined,
     seed: o.seed as number,
     params,
     target: o.target as string | undefined,
@@ -127,6 +148,12 @@ export const statsOptions = (cmd: Command) =>
     .option('--eligibility <a>', 'precision needs a mean activation of at least this', number, 0.1);
 export const threadsOption = () =>
   new Option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)').argParser(integer(1));
+/** `--workers` of extract and explain; there `--threads` is per worker's session. */
+export const workersOption = () =>
+  new Option(
+    '--workers <n>',
+    'extraction workers, each with its own session of --threads threads (default: one single-threaded worker per core, at most 4)',
+  ).argParser(integer(1));
 export const statsConfigOf = (o: Opts): StatsConfig => ({
   topK: o.topK as number,
   eligibility: o.eligibility as number,

@@ -27,7 +27,7 @@ describe('the embedded default model (Fashion-MNIST VGG-style CNN)', () => {
     const images = (await readdir(new URL('images/', DEFAULT_MODEL))).filter((f) => f.endsWith('.png')).sort();
     expect(images).toHaveLength(10);
     const card = await readFile(new URL('MODEL_CARD.md', DEFAULT_MODEL), 'utf8');
-    const sha = card.match(/SHA-256 \| `([0-9a-f]{64})`/)?.[1];
+    const sha = card.match(/SHA-256\s*\|\s*`([0-9a-f]{64})`/)?.[1];
     expect(await sha256File(new URL('fashion-vgg.onnx', DEFAULT_MODEL).pathname)).toBe(sha);
     // In process, one session for all ten: the CLI path is covered above.
     const model = await loadModel(new URL('fashion-vgg.onnx', DEFAULT_MODEL).pathname);

@@ -79,6 +79,8 @@ describe.skipIf(!HAS_SHARED)('explain on SqueezeNet 1.1 with a real photo', () =
       '1',
       '--layers',
       layers,
+      '--masks',
+      '64',
       '--dump-inputs',
       '--no-cache',
       '--json',
@@ -103,6 +105,7 @@ describe.skipIf(!HAS_SHARED)('explain on SqueezeNet 1.1 with a real photo', () =
       'channel_stats.parquet',
       'neurons.parquet',
       'summary.json',
+      'maps.parquet',
       'report.html',
       'inputs.npy',
     ]) {
@@ -184,6 +187,8 @@ describe.skipIf(!HAS_SHARED)('explain on SqueezeNet 1.1 with a real photo', () =
       '1',
       '--layers',
       layers,
+      '--masks',
+      '64',
       '--no-cache',
       '--quiet',
       '--out',
@@ -196,6 +201,7 @@ describe.skipIf(!HAS_SHARED)('explain on SqueezeNet 1.1 with a real photo', () =
       'unit_stats.parquet',
       'outputs.parquet',
       'perturbations.parquet',
+      'maps.parquet',
     ]) {
       expect(Buffer.compare(await readFile(join(dir, f)), await readFile(join(again, f))), f).toBe(0);
     }
@@ -219,6 +225,8 @@ describe.skipIf(!HAS_SHARED)('explain on SqueezeNet 1.1 with a real photo', () =
       '3',
       '--layers',
       '0-2',
+      '--masks',
+      '64',
       '--cache-dir',
       cacheDir,
     ];
@@ -229,6 +237,7 @@ describe.skipIf(!HAS_SHARED)('explain on SqueezeNet 1.1 with a real photo', () =
     const b = cli([...args, '--out', second]);
     expect(b.status).toBe(0);
     expect(b.stderr).toMatch(/cache hit .*no inference/);
+    expect(b.stderr).toMatch(/maps: cache hit .*no inference/);
     for (const f of ['neurons.parquet', 'unit_stats.parquet', 'summary.json']) {
       const x = await readFile(join(first, f));
       const y = await readFile(join(second, f));

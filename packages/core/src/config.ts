@@ -1,3 +1,4 @@
+import { Bool, Dictionary, Field, Float32, Float64, Int32, List, Schema, Utf8 } from 'apache-arrow';
 import { z } from 'zod';
 
 /** How an image file becomes the model's input tensor. */
@@ -20,12 +21,27 @@ export const PreprocessingSchema = z.object({
 export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
 /** A perturbation family and its settings; the family validates `params` itself. */
+/**
+ * `--samples auto`: copies are run in a stratified order and extraction stops once every layer's top-k sets are
+ * stable (the rule is documented in docs/performance.md); `samples` is then the most copies it may use.
+ */
+export const AutoSamplingSchema = z.object({
+  /** The k and eligibility threshold of the top-k sets whose stability is checked. */
+  topK: z.number().int().positive(),
+  eligibility: z.number(),
+  /** Required agreement of the sets (with the previous check's and between half-samples); 0.9 when absent. */
+  agreement: z.number().min(0).max(1).optional(),
+});
+export type AutoSampling = z.infer<typeof AutoSamplingSchema>;
+
 export const PerturbationSpecSchema = z.object({
   family: z.string().min(1),
-  /** Number of copies N, copy 0 included. */
+  /** Number of copies N, copy 0 included (with `auto`: the most copies that may run). */
   samples: z.number().int().min(3),
   seed: z.number().int().min(0).max(0xffffffff),
   params: z.record(z.string(), z.unknown()),
+  /** Present with `--samples auto`. */
+  auto: AutoSamplingSchema.optional(),
 });
 export type PerturbationSpec = z.infer<typeof PerturbationSpecSchema>;
 
@@ -106,6 +122,74 @@ export type LayerSummary = z.infer<typeof LayerSummarySchema>;
 
 const PredictionSchema = z.object({ index: z.number().int(), label: z.string().nullable(), probability: z.number() });
 
+// Ablation test (`neuronscope ablate`): does switching off the selected channels change the prediction more
+// than switching off random channels? One entry per tested layer; `ablation.parquet` holds every variant.
+const AblatedSetSchema = z.object({
+  channels: z.array(z.number().int()),
+  /** Target probability after the ablation. */
+  probability: z.number(),
+  /** Target probability of the unablated network minus `probability`. */
+  drop: z.number(),
+  top1: z.number().int(),
+  top1Changed: z.boolean(),
+  /** Where `drop` falls among the random sets' drops: fraction below, ties counted half. */
+  percentile: z.number(),
+  /** (drop - random mean) / random std; null when the random drops do not vary. */
+  zScore: z.number().nullable(),
+});
+
+export const AblationLayerSchema = z.object({
+  layer: z.string(),
+  layerIndex: z.number().int(),
+  channels: z.number().int(),
+  k: z.number().int(),
+  /** Where the random sets came from: eligible channels, or all when fewer than k are eligible. */
+  pool: z.enum(['eligible', 'all']),
+  poolSize: z.number().int(),
+  correlation: AblatedSetSchema.nullable(),
+  /** Null when no channel of the layer is eligible for precision. */
+  precision: AblatedSetSchema.nullable(),
+  /** Drops of the random k-sets: mean, std, 5th, 50th and 95th percentile; fraction that changed the top-1. */
+  random: z.object({
+    count: z.number().int(),
+    mean: z.number(),
+    std: z.number(),
+    p5: z.number(),
+    p50: z.number(),
+    p95: z.number(),
+    top1Changed: z.number(),
+  }),
+});
+export type AblationLayer = z.infer<typeof AblationLayerSchema>;
+export type AblationSet = 'correlation' | 'precision' | 'random';
+
+export const AblationSummarySchema = z.object({
+  version: z.literal(1),
+  /** What an ablated channel becomes: 0, or its mean activation over the copies. */
+  mode: z.enum(['zero', 'mean']),
+  randomSets: z.number().int(),
+  seed: z.number().int(),
+  pool: z.enum(['eligible', 'all']),
+  k: z.number().int(),
+  target: z.number().int(),
+  /** Target probability and top-1 of the unablated network (through the edited graph, all masks ones). */
+  cleanProbability: z.number(),
+  cleanTop1: z.number().int(),
+  /** Max |logit difference| between the edited graph with all masks ones and the original model: ~0. */
+  baselineMaxAbsLogitDiff: z.number(),
+  variants: z.number().int(),
+  layers: z.array(AblationLayerSchema),
+  totals: z.object({
+    layers: z.number().int(),
+    /** Layers whose selected set's drop is above the random 95th percentile. */
+    correlationAboveP95: z.number().int(),
+    precisionAboveP95: z.number().int(),
+    meanPercentileCorrelation: z.number().nullable(),
+    meanPercentilePrecision: z.number().nullable(),
+  }),
+});
+export type AblationSummary = z.infer<typeof AblationSummarySchema>;
+
 /** `summary.json`: everything a reader needs to know about one explanation, small enough to read. */
 export const SummarySchema = z.object({
   version: z.literal(1),
@@ -142,5 +226,34 @@ export const SummarySchema = z.object({
   }),
   /** Definitions used, spelled out so the numbers can be recomputed. */
   definitions: z.record(z.string(), z.string()),
+  /** The ablation test, when `neuronscope ablate` (or `explain --ablate`) ran on this run. */
+  ablation: AblationSummarySchema.optional(),
+  /** Copies that ran through the network: N, or where `--samples auto` stopped. */
+  samplesUsed: z.number().int().optional(),
 });
 export type Summary = z.infer<typeof SummarySchema>;
+
+/**
+ * `ablation.parquet` (written by `neuronscope ablate`): one row per ablation variant, a set of channels of one
+ * layer switched off on the clean image: which set, the target's probability and logit after the ablation and
+ * their drops from the unablated network, and the new top-1.
+ */
+export const ablationSchema = new Schema([
+  new Field('layer', new Dictionary(new Utf8(), new Int32()), false),
+  new Field('layer_index', new Int32(), false),
+  /** `correlation`, `precision` (the selected sets) or `random`. */
+  new Field('set', new Utf8(), false),
+  /** Index of the random draw within the layer; -1 for the selected sets. */
+  new Field('draw', new Int32(), false),
+  new Field('channels', new List(new Field('item', new Int32(), false)), false),
+  /** `zero` or `mean`. */
+  new Field('mode', new Utf8(), false),
+  new Field('target', new Int32(), false),
+  new Field('probability', new Float64(), false),
+  /** Target probability of the unablated network minus `probability`: positive when the ablation hurts. */
+  new Field('drop', new Float64(), false),
+  new Field('logit', new Float32(), false),
+  new Field('logit_drop', new Float64(), false),
+  new Field('top1', new Int32(), false),
+  new Field('top1_changed', new Bool(), false),
+]);

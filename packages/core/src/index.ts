@@ -3,6 +3,7 @@ export * from './config.js';
 export * from './errors.js';
 export * from './files.js';
 export * from './layers.js';
+export * from './maps.js';
 export * from './moments.js';
 export * from './parquet.js';
 export * from './schemas.js';

@@ -83,3 +83,113 @@ export const neuronsSchema = new Schema([
 
 /** Key of the schema metadata entry that carries {@link OutputMoments} in the moments tables. */
 export const MOMENTS_METADATA_KEY = 'neuronscope.moments';
+
+// Dataset sweeps (`neuronscope sweep`, `aggregate`): see docs/sweeps.md.
+
+const utf8 = (name: string, nullable = false) => new Field(name, new Utf8(), nullable);
+const bool = (name: string, nullable = false) => new Field(name, new Bool(), nullable);
+
+/**
+ * `sweep/neurons.parquet` (and each per-image part `sweep/parts/<key>.parquet`): one row per image, layer and
+ * channel, sorted by (image, layer_index, channel): the metrics and selections of `neurons.parquet`, plus the
+ * channel's mean activation on the clean image (the input of the dataset-level class selectivity).
+ */
+export const sweepNeuronsSchema = new Schema([
+  new Field('image', new Dictionary(new Utf8(), new Int32()), false),
+  layerField(),
+  int32('layer_index'),
+  int32('channel'),
+  float64('correlation'),
+  float64('correlation_channel'),
+  float64('precision'),
+  float64('snr'),
+  float64('mean_activation'),
+  /** Spatial-mean activation of the channel on the clean image (copy 0). */
+  new Field('clean_activation', new Float32(), false),
+  bool('eligible'),
+  int32('rank_correlation', true),
+  int32('rank_precision', true),
+  bool('selected_correlation'),
+  bool('selected_precision'),
+]);
+
+/** `sweep/images.parquet`: one row per image of the sweep, sorted by image; failed images keep their error. */
+export const sweepImagesSchema = new Schema([
+  /** The image's name in the sweep: path relative to the source, manifest entry, or `<idx stem>:<index>`. */
+  utf8('image'),
+  /** Where it came from: a file path, or `<idx file>#<index>`. */
+  utf8('source'),
+  int32('label', true),
+  utf8('label_name', true),
+  /** The clean image's top-1 class and its probability. */
+  int32('prediction', true),
+  utf8('prediction_name', true),
+  float64('probability', true),
+  /** The class whose output y the metrics correlate with. */
+  int32('target', true),
+  utf8('target_name', true),
+  float64('target_probability', true),
+  /** Fraction of the copies whose top-1 is the target. */
+  float64('copies_keeping_target', true),
+  /** `ok`, `error` (the image could not be analysed, e.g. not an image) or `failed` (the job kept failing). */
+  utf8('status'),
+  utf8('error', true),
+  /** Content key of the image's result part: hash of the analysis settings, the image name, bytes and label. */
+  utf8('key'),
+]);
+
+/** `sweep/selection.parquet`: per target class and neuron, how often each metric selected it. */
+export const sweepSelectionSchema = new Schema([
+  int32('class'),
+  utf8('class_name', true),
+  layerField(),
+  int32('layer_index'),
+  int32('channel'),
+  /** Analysed images with this target class. */
+  int32('images'),
+  int32('selected_correlation'),
+  int32('selected_precision'),
+  float64('rate_correlation'),
+  float64('rate_precision'),
+]);
+
+/**
+ * `sweep/selectivity.parquet`: per neuron and class, the AUROC of the neuron's clean activation for images of the
+ * class against the rest (0.5: no preference, 1: every image of the class activates it more than any other).
+ */
+export const sweepSelectivitySchema = new Schema([
+  layerField(),
+  int32('layer_index'),
+  int32('channel'),
+  int32('class'),
+  utf8('class_name', true),
+  int32('positives'),
+  int32('negatives'),
+  float64('auroc'),
+]);
+
+/**
+ * `sweep/aggregate.parquet`: per layer (and `(all)` with layer_index -1), the mean class selectivity (AUROC for the
+ * image's target class) of the neurons selected by correlation and by precision, over images, with 95% bootstrap
+ * confidence intervals, the paired difference precision - correlation, and the layer's mean over all neurons.
+ */
+export const sweepComparisonSchema = new Schema([
+  utf8('layer'),
+  int32('layer_index'),
+  int32('images'),
+  float64('correlation_mean', true),
+  float64('correlation_low', true),
+  float64('correlation_high', true),
+  float64('precision_mean', true),
+  float64('precision_low', true),
+  float64('precision_high', true),
+  float64('baseline_mean', true),
+  float64('difference_mean', true),
+  float64('difference_low', true),
+  float64('difference_high', true),
+  /** Fraction of images whose precision-selected neurons are more selective than their correlation-selected. */
+  float64('precision_higher', true),
+]);
+
+/** Metadata key of a sweep part: its `sweepImagesSchema` row as JSON. */
+export const SWEEP_IMAGE_METADATA_KEY = 'neuronscope.image';

@@ -2,7 +2,18 @@
  * `@neuronscope/model`: ONNX model loading and checks, recordable layers and their shapes, graph
  * outputs added for recording, onnxruntime sessions, and image preprocessing.
  */
+export { type ChannelMask, type MaskedModel, type MaskTarget, withChannelMasks } from './ablation.js';
+export { AblationRunner, type AblationVariant } from './ablation-runner.js';
 export { withExtraOutputs } from './extra-outputs.js';
+export {
+  defaultOpset,
+  type ReducingModel,
+  type ReductionFragment,
+  type ReductionNames,
+  type ReductionSpec,
+  reductionFragment,
+  withReductions,
+} from './graph-reductions.js';
 export { type LoadedImage, loadImage } from './image.js';
 export { loadLabels } from './labels.js';
 export { ACTIVATION_OPS, type LayerRef, layerShapes, recordableLayers, selectLayers } from './layers.js';
@@ -15,4 +26,16 @@ export {
   type PresetName,
   resolvePreprocessing,
 } from './preprocess.js';
+export { type RandomizedConv, type RandomizedModel, randomizeTopConvs } from './randomize.js';
+export {
+  type AxisField,
+  axisRange,
+  type ImageRect,
+  inputToImage,
+  type PixelBox,
+  preprocessingGeometry,
+  type ReceptiveField,
+  receptiveFields,
+  unitBox,
+} from './receptive-field.js';
 export { createSession, type SessionOptions } from './session.js';

@@ -2,6 +2,7 @@ import type { LayerSummary, Summary } from '@neuronscope/core';
 import { escapeHtml } from './html.js';
 import type { EmbeddedImage } from './images.js';
 import type { LayerNeuronStats } from './neurons.js';
+import type { VisualContext } from './visual-context.js';
 
 /** A layer's summary with what several sections derive from it. */
 export interface LayerView {
@@ -21,6 +22,8 @@ export interface ReportContext {
   /** The crop the network sees (drawn for display). */
   readonly modelInput: EmbeddedImage;
   readonly layers: readonly LayerView[];
+  /** Boxes, heat maps, patches and charts. */
+  readonly visual: VisualContext;
 }
 
 /** One view of the report: a new view is one file exporting a section, and one line in the registry. */

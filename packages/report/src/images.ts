@@ -10,6 +10,8 @@ export interface EmbeddedImage {
 
 /** Longest side of the embedded input image, in pixels. */
 export const MAX_IMAGE_SIDE = 384;
+/** Longest side of the photo the boxes and patches are drawn on (sharper than the header's thumbnail). */
+export const MAX_PHOTO_SIDE = 768;
 
 /** Encodes as PNG when the image has an alpha channel (keeps transparency), else as JPEG (small for photos). */
 async function embed(image: Sharp, hasAlpha: boolean): Promise<EmbeddedImage> {
@@ -29,7 +31,7 @@ async function embed(image: Sharp, hasAlpha: boolean): Promise<EmbeddedImage> {
 export async function embedImages(
   bytes: Uint8Array,
   pre: Preprocessing,
-): Promise<{ image: EmbeddedImage; modelInput: EmbeddedImage }> {
+): Promise<{ image: EmbeddedImage; modelInput: EmbeddedImage; photo: EmbeddedImage; inputGrey: EmbeddedImage }> {
   const meta = await sharp(bytes).metadata();
   const image = sharp(bytes)
     .autoOrient()
@@ -40,16 +42,36 @@ export async function embedImages(
   if (pre.resizeShorter === null) {
     crop = crop.resize({ width, height, fit: 'fill' });
   } else {
+    // torchvision's geometry, as preprocessing computes it: the longer side floor(shorter·long/short), the
+    // crop centred with Python's rounding.
     const { width: w0, height: h0 } = meta.autoOrient;
-    const scale = pre.resizeShorter / Math.min(w0, h0);
+    const s = pre.resizeShorter;
+    const landscape = w0 > h0;
     // A resize smaller than the crop (an odd setting) is stretched to the crop rather than failing.
-    const w1 = Math.max(width, Math.round(w0 * scale));
-    const h1 = Math.max(height, Math.round(h0 * scale));
+    const w1 = Math.max(width, landscape ? Math.floor((s * w0) / h0) : s);
+    const h1 = Math.max(height, landscape ? s : Math.floor((s * h0) / w0));
     crop = crop
       .resize({ width: w1, height: h1, fit: 'fill' })
-      .extract({ left: Math.floor((w1 - width) / 2), top: Math.floor((h1 - height) / 2), width, height });
+      .extract({ left: roundHalfToEven((w1 - width) / 2), top: roundHalfToEven((h1 - height) / 2), width, height });
   }
   if (pre.grayscale) crop = crop.greyscale();
-  const [embeddedImage, modelInput] = await Promise.all([embed(image, meta.hasAlpha), embed(crop, meta.hasAlpha)]);
-  return { image: embeddedImage, modelInput };
+  const cropBytes = await crop.png().toBuffer();
+  const photo = sharp(bytes)
+    .autoOrient()
+    .resize({ width: MAX_PHOTO_SIDE, height: MAX_PHOTO_SIDE, fit: 'inside', withoutEnlargement: true });
+  // The faded grey input under the heat maps: the colours of the maps stay readable on any photo.
+  const faded = sharp(cropBytes).greyscale().linear(0.55, 110).removeAlpha();
+  const [embeddedImage, modelInput, embeddedPhoto, inputGrey] = await Promise.all([
+    embed(image, meta.hasAlpha),
+    embed(sharp(cropBytes), meta.hasAlpha),
+    embed(photo, meta.hasAlpha),
+    embed(faded, false),
+  ]);
+  return { image: embeddedImage, modelInput, photo: embeddedPhoto, inputGrey };
+}
+
+/** Python's round(): halves go to the even neighbour (torchvision's centre crop uses it). */
+function roundHalfToEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }

@@ -7,13 +7,19 @@ import { type Summary, sha256, UserError } from '@neuronscope/core';
 import { layerView, type ReportContext } from './context.js';
 import { embedImages } from './images.js';
 import { type NeuronsTable, neuronStatsByLayer } from './neurons.js';
+import type { OverlayImages } from './overlays.js';
 import { renderPage } from './page.js';
 import { sections } from './sections/index.js';
+import type { VisualInput } from './visual.js';
+import { buildVisualContext } from './visual-context.js';
 
 export type { LayerView, ReportContext, ReportSection } from './context.js';
+export { type Figure, renderFigures } from './figures.js';
 export { escapeHtml } from './html.js';
 export type { NeuronsTable } from './neurons.js';
 export { sections } from './sections/index.js';
+export { type StabilityInput, stabilityCheckpoints, stabilityCurve } from './stability.js';
+export type { InputBox, NeuronBox, NeuronSet, Rect, StabilityPoint, VisualInput } from './visual.js';
 
 /** What a report is made of. */
 export interface ReportInput {
@@ -26,6 +32,8 @@ export interface ReportInput {
    * channels (how many have a defined correlation, medians, constant channels) around the selected ones.
    */
   neurons?: NeuronsTable;
+  /** Boxes, heat maps, the output over the copies and the stability of the selections (each optional). */
+  visual?: VisualInput;
 }
 
 async function readImage(path: string): Promise<Buffer> {
@@ -44,6 +52,16 @@ async function readImage(path: string): Promise<Buffer> {
  * @throws {UserError} when the image is missing or is not the image the summary is about.
  */
 export async function renderReport(input: ReportInput): Promise<string> {
+  return renderHtml(await reportContext(input));
+}
+
+/** The report's HTML from a context built by {@link reportContext} (which {@link renderFigures} can share). */
+export function renderHtml(ctx: ReportContext): string {
+  return renderPage(ctx, sections);
+}
+
+/** Everything the sections and figures read, built once (reads the image; no other I/O). */
+export async function reportContext(input: ReportInput): Promise<ReportContext> {
   const { summary, imagePath, neurons } = input;
   const bytes = await readImage(imagePath);
   const digest = sha256(bytes);
@@ -53,12 +71,22 @@ export async function renderReport(input: ReportInput): Promise<string> {
     );
   }
   const stats = neurons ? neuronStatsByLayer(neurons) : null;
-  const { image, modelInput } = await embedImages(bytes, summary.run.preprocessing);
-  const ctx: ReportContext = {
+  const { image, modelInput, photo, inputGrey } = await embedImages(bytes, summary.run.preprocessing);
+  const [inputHeight, inputWidth] = summary.run.preprocessing.size;
+  const images: OverlayImages = {
+    photo,
+    photoWidth: summary.run.image.width,
+    photoHeight: summary.run.image.height,
+    input: modelInput,
+    inputGrey,
+    inputWidth,
+    inputHeight,
+  };
+  return {
     summary,
     image,
     modelInput,
     layers: summary.layers.map((l) => layerView(l, stats?.get(l.layerIndex) ?? null)),
+    visual: await buildVisualContext(summary, neurons, input.visual ?? {}, images),
   };
-  return renderPage(ctx, sections);
 }

@@ -1,5 +1,6 @@
 import type { ReportContext, ReportSection } from './context.js';
 import { escapeHtml, fileName } from './html.js';
+import { overlayDefs } from './overlays.js';
 import { CSS } from './style.js';
 
 /**
@@ -28,6 +29,7 @@ export function renderPage(ctx: ReportContext, sections: readonly ReportSection[
 <style>${CSS}</style>
 </head>
 <body>
+${overlayDefs(ctx.visual.images)}
 <main>
 <h1>Why “${escapeHtml(target)}”? <span class="muted">${escapeHtml(image)} · ${escapeHtml(model)}</span></h1>
 <nav class="toc" aria-label="Contents"><ol>${toc}</ol></nav>

@@ -306,11 +306,12 @@ async function embeddedImages(html: string) {
 function expectBalanced(html: string): void {
   const voids = new Set(['meta', 'img', 'br', 'hr', 'link', 'input']);
   const stack: string[] = [];
-  for (const [, close, name] of html
+  for (const [, close, name, selfClosing] of html
     .replace(/<!doctype html>/i, '')
-    .matchAll(/<(\/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*>/g)) {
+    .matchAll(/<(\/?)([a-zA-Z][a-zA-Z0-9]*)\b[^>]*?(\/?)>/g)) {
     const tag = name!.toLowerCase();
-    if (voids.has(tag)) continue;
+    // SVG elements may close themselves (`<rect .../>`).
+    if (voids.has(tag) || selfClosing) continue;
     if (!close) stack.push(tag);
     else expect(stack.pop(), `closing </${tag}>`).toBe(tag);
   }
@@ -341,10 +342,13 @@ describe('renderReport', () => {
   it('renders every section, in the registry order, with a contents link', () => {
     expect(sections.map((s) => s.id)).toEqual([
       'header',
-      'predictions',
-      'settings',
       'findings',
+      'predictions',
+      'where',
+      'charts',
+      'settings',
       'comparison',
+      'ablation',
       'layers',
       'definitions',
     ]);
@@ -587,8 +591,8 @@ describe('renderReport', () => {
       { mime: 'image/jpeg', format: 'jpeg', width: 384, height: 256 },
       { mime: 'image/jpeg', format: 'jpeg', width: 224, height: 224 },
     ]);
-    // Small enough to mail: two JPEGs and the text.
-    expect(out.length).toBeLessThan(200_000);
+    // Small enough to mail: the JPEGs (thumbnail, crop, and the photo the boxes are drawn on), the charts, the text.
+    expect(out.length).toBeLessThan(400_000);
     expect(out).not.toMatch(/https?:\/\//);
   });
 });

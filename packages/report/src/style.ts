@@ -58,7 +58,33 @@ section.layer{border-top:1px solid var(--line);margin-top:1.5rem}
 .selection.corr h4{border-left-color:var(--corr)}
 .selection.prec h4{border-left-color:var(--prec)}
 .note{font-size:.85rem}
+svg.defs{position:absolute;width:0;height:0;overflow:hidden}
+svg.chart,svg.overlay,svg.heat{display:block;max-width:100%;height:auto}
+.chart-grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,520px),1fr));gap:20px 28px;align-items:start}
+figure.chartfig svg{margin:0 auto}
+figure.boxes,figure.layer-boxes{flex:1 1 380px;max-width:560px}
+figure.boxes svg,figure.layer-boxes svg{width:100%;border:1px solid var(--line)}
+figure.heatfig{flex:0 1 300px}
+figure.heatfig svg{width:100%;max-width:300px;border:1px solid var(--line)}
+figure.boxes.corr figcaption{border-left:6px solid var(--corr);padding-left:.4rem}
+figure.boxes.prec figcaption{border-left:6px solid var(--prec);padding-left:.4rem}
+.depth-legend{display:inline-flex;flex-wrap:wrap;align-items:center;gap:.4rem;font-size:.85rem;color:var(--muted)}
+.depth-legend svg{border-radius:2px}
+.heat-legend .key{margin-left:.5em}
+.layer-visual{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start;margin:.75rem 0}
+.layer-visual figure.layer-boxes{flex:0 1 360px}
+.cards{display:flex;flex-wrap:wrap;gap:10px;flex:1 1 420px;align-content:flex-start}
+figure.card{width:178px;margin:0;padding:6px;border:1px solid var(--line);border-top:4px solid var(--line);border-radius:4px;background:#fff}
+figure.card.corr{border-top-color:var(--corr)}figure.card.prec{border-top-color:var(--prec)}figure.card.both{border-top-color:var(--both)}
+.card-images{display:grid;grid-template-columns:1fr 1fr;gap:4px}
+.card-images svg.patch{image-rendering:pixelated}
+.card-images svg,.card-images .placeholder{width:100%;aspect-ratio:1/1;height:auto;display:block;background:var(--soft)}
+.placeholder{display:flex!important;align-items:center;justify-content:center;text-align:center;font-size:.75rem;color:var(--muted);padding:4px}
+figure.card figcaption{font-size:.8rem;line-height:1.35;margin-top:4px;color:var(--fg)}
+.tag.corr{color:#005a8c}.tag.prec{color:#8a5a00}.tag.both{color:#00654a}
 @media (max-width:640px){
+figure.card{width:calc(50% - 5px)}
+.layer-visual figure.layer-boxes{flex-basis:100%}
 body{font-size:14px}
 main{padding:10px 12px 32px}
 dl.kv{grid-template-columns:minmax(0,1fr);gap:0}

@@ -1,1 +1,57 @@
-export {};
+/**
+ * `@neuronscope/sweep`: dataset-scale sweeps. Lists the images of a source (folder, glob, manifest, IDX), analyses
+ * each with the spine's per-image pipeline (injected by the CLI) into one part file per image, resumably, locally
+ * or through BullMQ workers, then compacts the parts into dataset tables and answers dataset-level questions.
+ */
+export { type AggregateResult, Aggregator, type ComparisonRow } from './aggregate.js';
+export {
+  type Analyser,
+  type AnalysisOptions,
+  type AnalysisSettings,
+  createAnalyser,
+  type ImageAnalysis,
+  type ModelSpec,
+  type PreparedModel,
+  type Spine,
+  SWEEP_FORMAT,
+} from './analyse.js';
+export {
+  loadSweepConfig,
+  rebasePaths,
+  type SourceConfig,
+  SourceConfigSchema,
+  type SweepConfig,
+  SweepConfigSchema,
+} from './config.js';
+export { type FinalizeOptions, type FinalizeResult, finalizeSweep } from './finalize.js';
+export { idxStem, readIdxImages, readIdxLabels } from './idx.js';
+export { type LocalSweepResult, processItem, runLocalSweep, type SweepLog } from './local.js';
+export { type ImageRow, readPart } from './parts.js';
+export {
+  buildPlan,
+  type Plan,
+  type PlanItem,
+  planHash,
+  readManifest,
+  readPlan,
+  type SweepManifest,
+  type SweepPaths,
+  sweepPaths,
+} from './plan.js';
+export { encodePng } from './png.js';
+export {
+  addSchedule,
+  DEFAULT_QUEUE_NAME,
+  enqueueSweep,
+  listSchedules,
+  type QueueStatus,
+  queueStatus,
+  redisConnection,
+  removeSchedule,
+  startWorker,
+  sweepProgress,
+  type WorkerOptions,
+  waitForJob,
+} from './queue.js';
+export { globToRegExp, listItems, type ResolvedSource, resolveSource, type SweepItem } from './source.js';
+export { planSweep, type ResolvedSweep, resolveSweep, SWEEP_DEFAULTS } from './sweep.js';

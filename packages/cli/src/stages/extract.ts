@@ -1,14 +1,17 @@
-import { availableParallelism } from 'node:os';
-import { type ExtractResult, extract } from '@neuronscope/activations';
-import { type RunConfig, readParquetFile, UserError } from '@neuronscope/core';
-import { createSession, loadImage, loadModel, withExtraOutputs } from '@neuronscope/model';
+import { readFile } from 'node:fs/promises';
+import { extractParallel, type ParallelExtractResult } from '@neuronscope/activations';
+import { type RunConfig, readParquetFile, sha256, UserError } from '@neuronscope/core';
+import { loadImage } from '@neuronscope/model';
 import { readPerturbationTable } from '@neuronscope/perturb';
 import type { Log } from '../log.js';
 import { runFile } from './files.js';
 
 /** Settings of the `extract` stage that do not change its results. */
 export interface ExtractOptions {
+  /** Intra-op threads of each worker's session. */
   threads?: number;
+  /** Extraction workers, each with its own session. */
+  workers?: number;
   dumpInputs?: boolean;
 }
 
@@ -21,9 +24,12 @@ export async function runExtractStage(
   config: RunConfig,
   opts: ExtractOptions,
   log: Log,
-): Promise<ExtractResult> {
-  const model = await loadModel(config.model.path);
-  if (model.sha256 !== config.model.sha256) {
+): Promise<ParallelExtractResult> {
+  // The model was checked when run.json was written: the same bytes (by hash) need no second decode.
+  const modelBytes = await readFile(config.model.path).catch(() => {
+    throw new UserError(`model file not found: ${config.model.path}`);
+  });
+  if (sha256(modelBytes) !== config.model.sha256) {
     throw new UserError(`${config.model.path} changed since 'perturb' wrote run.json; run perturb again`);
   }
   const image = await loadImage(config.image.path, config.preprocessing);
@@ -36,17 +42,13 @@ export async function runExtractStage(
       `perturbations.parquet has ${copies.length} copies, run.json says ${config.perturbation.samples}`,
     );
   }
-  const session = await createSession(
-    withExtraOutputs(
-      model.bytes,
-      config.layers.map((l) => l.layer),
-    ),
-    { threads: opts.threads ?? availableParallelism() },
-  );
   const bar = log.progress('extract', copies.length);
   try {
-    return await extract({
-      session,
+    return await extractParallel({
+      model: modelBytes,
+      workers: opts.workers,
+      threads: opts.threads,
+      auto: config.perturbation.auto,
       inputName: config.model.input,
       outputName: config.model.output,
       input: image.tensor,
@@ -61,6 +63,5 @@ export async function runExtractStage(
     });
   } finally {
     bar.stop();
-    await session.release();
   }
 }

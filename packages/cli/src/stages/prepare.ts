@@ -44,7 +44,14 @@ export interface RunOptions extends ModelOptions {
   /** Image file; the default model's sample image when absent (only with the default model). */
   image?: string;
   perturb: string;
-  samples: number;
+  /** Copies N, or `auto`: run copies until the top-k sets are stable, at most `maxSamples`. */
+  samples: number | 'auto';
+  /** With `auto`: the most copies to run (default 1000). */
+  maxSamples?: number;
+  /** With `auto`: the top-k sets whose stability stops extraction (default k = 5, eligibility 0.1). */
+  stopping?: { topK: number; eligibility: number };
+  /** With `auto`: the agreement the sets must reach (default 0.9). */
+  stopAgreement?: number;
   seed: number;
   /** Family parameters as given on the command line (`key=value`). */
   params: Record<string, unknown>;
@@ -107,12 +114,19 @@ export async function prepareRun(opts: RunOptions): Promise<PreparedRun> {
   const imagePath = opts.image ?? context.defaultImage;
   if (!imagePath) throw new UserError('--image is required with --model');
   const image = await loadImage(resolve(imagePath), context.preprocessing);
-  const perturbation = resolvePerturbation({
+  const auto = opts.samples === 'auto';
+  const resolved = resolvePerturbation({
     family: opts.perturb,
-    samples: opts.samples,
+    samples: opts.samples === 'auto' ? (opts.maxSamples ?? 1000) : opts.samples,
     seed: opts.seed,
     params: opts.params,
   });
+  const stopping = {
+    topK: opts.stopping?.topK ?? 5,
+    eligibility: opts.stopping?.eligibility ?? 0.1,
+    ...(opts.stopAgreement === undefined ? {} : { agreement: opts.stopAgreement }),
+  };
+  const perturbation = auto ? { ...resolved, auto: stopping } : resolved;
   const target = resolveTarget(opts.target, context.labels?.values ?? null);
   const batchSize = opts.batchSize ?? (context.model.dynamicBatch ? 8 : 1);
   if (!context.model.dynamicBatch && batchSize !== 1) {

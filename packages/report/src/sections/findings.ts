@@ -9,6 +9,7 @@ import {
 } from '../context.js';
 import { count, fixed, general, percent } from '../format.js';
 import { escapeHtml } from '../html.js';
+import { boxesOnSalientRegion } from './where.js';
 
 /** How many layer names a sentence lists before "and N more". */
 const MAX_NAMES = 3;
@@ -96,6 +97,108 @@ function eligibility(ctx: ReportContext): string {
   return `${text} In ${none.length} ${which} (${layerLinks(none)}) none is, so precision selects nothing there.`;
 }
 
+/** Pearson correlation of two maps over the cells where both are defined (null when it is not). */
+export function mapAgreement(a: Float32Array, b: Float32Array): number | null {
+  let n = 0;
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i]!) || Number.isNaN(b[i]!)) continue;
+    n++;
+    sa += a[i]!;
+    sb += b[i]!;
+  }
+  if (n < 3) return null;
+  const ma = sa / n;
+  const mb = sb / n;
+  let cov = 0;
+  let va = 0;
+  let vb = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i]!) || Number.isNaN(b[i]!)) continue;
+    cov += (a[i]! - ma) * (b[i]! - mb);
+    va += (a[i]! - ma) ** 2;
+    vb += (b[i]! - mb) ** 2;
+  }
+  return va > 0 && vb > 0 ? cov / Math.sqrt(va * vb) : null;
+}
+
+const average = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
+
+function fields(ctx: ReportContext): string | null {
+  const boxes = ctx.visual.boxes.filter((b) => !b.field.global);
+  if (boxes.length === 0) return null;
+  const first = boxes.reduce((a, b) => (b.layerIndex < a.layerIndex ? b : a));
+  const last = boxes.reduce((a, b) => (b.layerIndex > a.layerIndex ? b : a));
+  const [h, w] = ctx.summary.run.preprocessing.size;
+  const size = (b: typeof first) => `${b.field.size[1]}×${b.field.size[0]}`;
+  return (
+    `A selected neuron sees ${size(first)} pixels of the ${w}×${h} model input in layer ${first.layerIndex} and ` +
+    `${size(last)} in layer ${last.layerIndex}; the boxes in <a href="#where">Where the selected neurons look</a> ` +
+    'show where, on the photo, each is most active.'
+  );
+}
+
+function salient(ctx: ReportContext): string | null {
+  const c = boxesOnSalientRegion(ctx, 'correlation');
+  const p = boxesOnSalientRegion(ctx, 'precision');
+  if (!c || !p || c.total + p.total === 0) return null;
+  return (
+    `Where the output depends most on the image (the top quarter of the RISE map) lie the most active units of ` +
+    `${c.inside} of ${c.total} correlation-selected neurons (${percent(c.total ? c.inside / c.total : null)}) and ` +
+    `${p.inside} of ${p.total} precision-selected ones (${percent(p.total ? p.inside / p.total : null)}); a quarter ` +
+    'would land there by chance.'
+  );
+}
+
+function mapsAgreement(ctx: ReportContext): string | null {
+  const maps = ctx.visual.maps;
+  const output = maps?.outputPearson?.row.map;
+  if (!maps || !output) return null;
+  const bySet = { correlation: [] as number[], precision: [] as number[] };
+  const all = [...maps.byNeuron.values()];
+  for (const m of all) {
+    const r = mapAgreement(m.row.map, output);
+    if (r === null) continue;
+    if (m.row.set !== 'precision') bySet.correlation.push(r);
+    if (m.row.set !== 'correlation') bySet.precision.push(r);
+  }
+  const pairs: number[] = [];
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length && pairs.length < 20000; j++) {
+      const r = mapAgreement(all[i]!.row.map, all[j]!.row.map);
+      if (r !== null) pairs.push(Math.abs(r));
+    }
+  }
+  const c = average(bySet.correlation);
+  const p = average(bySet.precision);
+  const between = average(pairs);
+  if (c === null && p === null) return null;
+  const above = all.filter((m) => m.heat.peak >= maps.chance).length;
+  return (
+    `From ${count(maps.meta.masks)} masked copies: the heat maps of the correlation-selected neurons agree with the ` +
+    `output's map by r = ${fixed(c)} on average, those of the precision-selected by r = ${fixed(p)}` +
+    (between === null ? '' : `; two neurons' maps agree by |r| = ${fixed(between)} on average`) +
+    `. ${above} of ${all.length} maps rise above chance (max |r| ≥ ${fixed(maps.chance, 2)}).`
+  );
+}
+
+function stability(ctx: ReportContext): string | null {
+  const points = ctx.visual.input.stability ?? [];
+  const last = points[points.length - 1];
+  const half = points.length >= 2 ? points[points.length - 2] : undefined;
+  if (!last || !half) return null;
+  const k = ctx.summary.stats.topK;
+  return (
+    `With only the first ${count(half.copies)} of the ${count(last.copies)} copies, the top-${k} sets would keep a ` +
+    `mean Jaccard of ${fixed(half.correlation)} (correlation) and ${fixed(half.precision)} (precision) with the sets ` +
+    'from all copies (channel-level proxies; see the stability chart): ' +
+    ((half.correlation ?? 0) >= 0.8 && (half.precision ?? 0) >= 0.8
+      ? 'the selections have settled.'
+      : 'more copies could still change the selections.')
+  );
+}
+
 /** The numbers in plain sentences: what was explained, how stable it was, how much the two metrics agree. */
 export const findings: ReportSection = {
   id: 'findings',
@@ -108,6 +211,10 @@ export const findings: ReportSection = {
       agreement(ctx.layers),
       spearman(ctx.layers),
       eligibility(ctx),
+      fields(ctx),
+      salient(ctx),
+      mapsAgreement(ctx),
+      stability(ctx),
     ];
     if (ctx.summary.copiesKeepingTarget < 0.5) {
       sentences.push(

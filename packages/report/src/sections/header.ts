@@ -1,5 +1,5 @@
 import { classHtml, type ReportSection, targetHtml, targetProbability } from '../context.js';
-import { percent } from '../format.js';
+import { count, percent } from '../format.js';
 import { escapeHtml, fileName, keyValues } from '../html.js';
 import type { EmbeddedImage } from '../images.js';
 
@@ -18,7 +18,8 @@ function fileHtml(path: string, sha256: string): string {
 export const header: ReportSection = {
   id: 'header',
   title: 'Input and prediction',
-  render({ summary, image, modelInput }) {
+  render(ctx) {
+    const { summary, image, modelInput } = ctx;
     const { run } = summary;
     const name = fileName(run.image.path);
     const [h, w] = run.preprocessing.size;
@@ -39,8 +40,17 @@ export const header: ReportSection = {
           : '<br><span class="muted">chosen by the user</span>',
       );
     }
+    const pert = run.perturbation;
+    const maps = ctx.visual.maps;
+    const settings = [
+      `N = ${count(summary.samplesUsed ?? pert.samples)} <code>${escapeHtml(pert.family)}</code> copies, seed ${pert.seed}`,
+      `top ${summary.stats.topK} per layer over ${run.layers.length} layer${run.layers.length === 1 ? '' : 's'}`,
+      `y = <code>${run.output}</code>`,
+      maps ? `heat maps from M = ${count(maps.meta.masks)} masks` : 'no heat maps',
+    ].join(' · ');
     const rows: [string, string][] = [
       ['Explained class', prediction.join('')],
+      ['Settings', `${settings} <a href="#settings">(all)</a>`],
       ['Model', fileHtml(run.model.path, run.model.sha256)],
       ['Image', fileHtml(run.image.path, run.image.sha256)],
       ['Labels', run.labels ? fileHtml(run.labels.path, run.labels.sha256) : 'none (class indices only)'],

@@ -2,6 +2,9 @@ import type { LayerSummary } from '@neuronscope/core';
 import type { LayerView, ReportContext, ReportSection } from '../context.js';
 import { count, fixed, general, percent } from '../format.js';
 import { escapeHtml, keyValues, table } from '../html.js';
+import { heatSvg, layerBoxesSvg, mapStrength, patchSvg } from '../overlays.js';
+import type { NeuronBox, NeuronSet } from '../visual.js';
+import { neuronKey } from '../visual-context.js';
 import { spearmanHtml } from './comparison.js';
 
 type Neuron = LayerSummary['byCorrelation'][number];
@@ -77,8 +80,77 @@ function layerSection(view: LayerView, ctx: ReportContext): string {
     : '';
   return (
     `<section class="layer" id="${view.anchor}"><h3><span class="muted">${s.layerIndex}</span> <code>${escapeHtml(s.layer)}</code></h3>` +
-    `${facts}<div class="pair">${selectionTable('correlation', view, threshold)}${selectionTable('precision', view, threshold)}</div>${note}</section>`
+    `${facts}${layerVisual(view, ctx)}<div class="pair">${selectionTable('correlation', view, threshold)}${selectionTable('precision', view, threshold)}</div>${note}</section>`
   );
+}
+
+const SET_CLASS: Record<NeuronSet, string> = { correlation: 'corr', precision: 'prec', both: 'both' };
+const SET_TAG: Record<NeuronSet, string> = { correlation: 'correlation', precision: 'precision', both: '◆ both' };
+
+/** The layer's selected channels in display order, with the set each belongs to. */
+function selectedChannels(view: LayerView): { channel: number; set: NeuronSet }[] {
+  const s = view.summary;
+  const byPrecision = new Set(s.byPrecision.map((n) => n.channel));
+  const list = s.byCorrelation.map((n) => ({
+    channel: n.channel,
+    set: (byPrecision.has(n.channel) ? 'both' : 'correlation') as NeuronSet,
+  }));
+  for (const n of s.byPrecision) if (!view.shared.has(n.channel)) list.push({ channel: n.channel, set: 'precision' });
+  return list;
+}
+
+/** A neuron's card: the patch under its box, its heat map with the box, and a caption. */
+function card(ctx: ReportContext, layerIndex: number, channel: number, set: NeuronSet, box: NeuronBox | undefined) {
+  const v = ctx.visual;
+  const map = v.maps?.byNeuron.get(neuronKey(layerIndex, channel));
+  const facts: string[] = [];
+  let patch = '<div class="placeholder">no box</div>';
+  if (box && box.activation > 0) {
+    patch = patchSvg(v.images, box);
+    const [h, w] = box.field.size;
+    facts.push(box.field.global ? 'sees the whole input' : `field ${w}×${h} px at (${box.unit.y}, ${box.unit.x})`);
+  } else if (box) {
+    patch = '<div class="placeholder">silent on the clean image</div>';
+  }
+  let heat = '<div class="placeholder">no map</div>';
+  if (map && v.maps) {
+    const { meta } = v.maps;
+    if (map.heat.defined === 0) {
+      heat = '<div class="placeholder">constant over the masks: no map</div>';
+      facts.push('no map');
+    } else {
+      const cells = { width: meta.mapWidth, height: meta.mapHeight, block: meta.block };
+      heat = heatSvg(v.images, map.heat, cells, `heat map of layer ${layerIndex} channel ${channel}`, box ?? null);
+      facts.push(mapStrength(map.heat.peak, v.maps.chance));
+    }
+  }
+  return (
+    `<figure class="card ${SET_CLASS[set]}"><div class="card-images">${patch}${heat}</div>` +
+    `<figcaption><strong>channel ${channel}</strong> <span class="tag ${SET_CLASS[set]}">${SET_TAG[set]}</span><br>` +
+    `<span class="muted">${facts.join(' · ')}</span></figcaption></figure>`
+  );
+}
+
+/** The layer's boxes on the photo and one card per selected neuron. */
+function layerVisual(view: LayerView, ctx: ReportContext): string {
+  const v = ctx.visual;
+  const s = view.summary;
+  const channels = selectedChannels(view);
+  if (channels.length === 0) return '';
+  const boxes = v.boxesByLayer.get(s.layerIndex) ?? [];
+  const boxOf = new Map(boxes.map((b) => [b.channel, b]));
+  const parts: string[] = [];
+  if (boxes.length) {
+    const label = `boxes of the selected neurons of layer ${s.layerIndex}`;
+    parts.push(
+      `<figure class="layer-boxes">${layerBoxesSvg(v.images, boxes, label)}<figcaption>Receptive fields of the ` +
+        'selected neurons at their most active unit, labelled by channel: <span class="key corr"></span>correlation ' +
+        '(solid), <span class="key prec"></span>precision (dashed), <span class="key both"></span>both.</figcaption></figure>',
+    );
+  }
+  const cards = channels.map((c) => card(ctx, s.layerIndex, c.channel, c.set, boxOf.get(c.channel))).join('');
+  parts.push(`<div class="cards">${cards}</div>`);
+  return `<div class="layer-visual">${parts.join('')}</div>`;
 }
 
 /** One sub-section per recorded layer: its selections side by side, shared channels highlighted. */

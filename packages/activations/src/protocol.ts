@@ -1,0 +1,65 @@
+/** Messages between the extraction coordinator and its pool workers (see worker.ts). */
+import type { LayerInfo, Layout } from '@neuronscope/core';
+import type { ReductionNames } from '@neuronscope/model';
+import type { CopyRecord } from '@neuronscope/perturb';
+import type { SlotLayout } from './slots.js';
+
+/** One extraction, as every worker needs it; sent with each task (cheap: the big parts are shared or on disk). */
+export interface JobSpec {
+  /** Unique per extraction: a worker keeps its session while the id stays the same. */
+  readonly id: string;
+  /** The model with in-graph reductions, in shared memory (each worker copies it once for its session). */
+  readonly model: Uint8Array;
+  readonly names: ReductionNames;
+  readonly inputName: string;
+  readonly outputName: string;
+  readonly layers: readonly LayerInfo[];
+  /** The clean preprocessed image; `data` lives in shared memory. */
+  readonly input: {
+    readonly data: Float32Array;
+    readonly layout: Layout;
+    readonly channels: number;
+    readonly height: number;
+    readonly width: number;
+  };
+  /** Intra-op threads of each worker's session; onnxruntime's default when undefined. */
+  readonly threads: number | undefined;
+  readonly batchSize: number;
+}
+
+/** Creates the worker's session ahead of the batches. */
+export interface OpenTask {
+  readonly kind: 'open';
+  readonly job: JobSpec;
+}
+
+/** Runs the clean copy: its logits and its activation of every layer (the shifts). */
+export interface CleanTask {
+  readonly kind: 'clean';
+  readonly job: JobSpec;
+}
+
+/** Renders and runs one batch of copies into `slot`. */
+export interface BatchTask {
+  readonly kind: 'batch';
+  readonly job: JobSpec;
+  readonly copies: readonly CopyRecord[];
+  /** The copies are already rendered into the slot's inputs (by the coordinator, ahead of the worker). */
+  readonly rendered: boolean;
+  readonly target: number;
+  readonly yShift: number;
+  /** Every layer's shift, concatenated, in shared memory. */
+  readonly shifts: Float32Array;
+  readonly layout: SlotLayout;
+  /** Moved to the worker and back. */
+  readonly slot: ArrayBuffer;
+}
+
+export type WorkerTask = OpenTask | CleanTask | BatchTask;
+
+/** What the clean task returns. */
+export interface CleanResult {
+  readonly logits: Float32Array;
+  /** Every layer's activation of the clean copy, concatenated ([C, H, W] each). */
+  readonly activations: Float32Array;
+}

@@ -1,0 +1,330 @@
+/**
+ * `--samples auto`: add batches of copies until the answer, the top-k sets of every layer, is stable.
+ *
+ * The rule, checked at a geometric schedule of copy counts (first at `minSamples`, then every `growth` times more,
+ * always on a batch boundary, up to the maximum):
+ *
+ * 1. Settled: the top-k sets by correlation and by precision (eligible channels) of every layer overlap the sets of
+ *    the previous check, |X_now ∩ X_before| / |X_before| averaged over layers and both criteria, by at least
+ *    `agreement` (the answer hardly moved while the last ~20% of the copies were added);
+ * 2. Half-sample agreement: the copies used so far are split into two halves (alternate batches), each half's
+ *    top-k sets are computed on its own, and their overlap with the sets of all the copies, |X_half ∩ X| / |X|,
+ *    averaged over both halves, both criteria and all layers, is at least `agreement` (0.9). The two halves are a
+ *    balanced half-sample replication of the copies: for a mean, a half differs from the full sample by as much as
+ *    an ordinary bootstrap resample does (variance sigma^2 / n), so this is a bootstrap agreement, computed from two
+ *    complementary draws that cost one extra set of running sums.
+ *
+ * Extraction stops at the first check where both hold, or at the maximum. The copies are run in a stratified order
+ * (see {@link stratifiedOrder}), so that every prefix spreads over the whole schedule of the perturbation family
+ * (the `paper` family's noise grows with the copy index): the answer of an early stop estimates the answer of all
+ * the copies, not of the least perturbed ones.
+ *
+ * The metrics are the stats stage's (same definitions: correlation = mean |Pearson r| over units, NaN units
+ * ignored; precision = 1 / mean unit variance; eligibility = mean activation >= threshold; ties to the lower
+ * channel), computed from the running float64 sums in one pass per sample.
+ */
+
+/** Settings of the stopping rule. */
+export interface StoppingRule {
+  readonly topK: number;
+  /** Channels whose mean activation is below this are not eligible for precision. */
+  readonly eligibility: number;
+  /** Required half-sample agreement (0..1). */
+  readonly agreement: number;
+  /** Copies before the first check. */
+  readonly minSamples: number;
+  /** Each check after the first comes after this many times more copies. */
+  readonly growth: number;
+}
+
+/** The defaults: top-5 as in the paper, eligibility 0.1, agreement 0.9, checks from 48 copies on, every +25%. */
+export const DEFAULT_STOPPING: Omit<StoppingRule, 'topK' | 'eligibility'> = {
+  agreement: 0.9,
+  minSamples: 48,
+  growth: 1.25,
+};
+
+/**
+ * The copy indices 0..n-1 in the order `--samples auto` runs them: bit-reversed (van der Corput), so that copy 0
+ * (the clean copy) comes first and every prefix is spread evenly over the whole range.
+ */
+export function stratifiedOrder(n: number): number[] {
+  let bits = 0;
+  while (1 << bits < n) bits++;
+  const order: number[] = [];
+  for (let i = 0; i < 1 << bits; i++) {
+    let r = 0;
+    for (let b = 0; b < bits; b++) if (i & (1 << b)) r |= 1 << (bits - 1 - b);
+    if (r < n) order.push(r);
+  }
+  return order;
+}
+
+/** The copy counts at which the rule is checked: batch multiples, increasing, the last one `max`. */
+export function checkSchedule(rule: Pick<StoppingRule, 'minSamples' | 'growth'>, batch: number, max: number): number[] {
+  const up = (n: number) => Math.min(max, Math.ceil(n / batch) * batch);
+  const counts: number[] = [];
+  let n = up(Math.max(rule.minSamples, 4 * batch));
+  while (n < max) {
+    counts.push(n);
+    n = Math.max(up(n * rule.growth), n + 2 * batch);
+  }
+  counts.push(max);
+  return [...new Set(counts)].filter((c) => c <= max);
+}
+
+/** Shifted sums of a sample of copies over every unit of every layer (flat, layer after layer). */
+export interface FlatSums {
+  readonly sumA: Float64Array;
+  readonly sumAA: Float64Array;
+  readonly sumAY: Float64Array;
+  /** Copies, and sums of e = y - yShift and e^2 over them. */
+  count: number;
+  sumY: number;
+  sumYY: number;
+}
+
+export function createFlatSums(units: number): FlatSums {
+  return {
+    sumA: new Float64Array(units),
+    sumAA: new Float64Array(units),
+    sumAY: new Float64Array(units),
+    count: 0,
+    sumY: 0,
+    sumYY: 0,
+  };
+}
+
+/** The layers' geometry in the flat arrays. */
+export interface FlatLayout {
+  readonly channels: readonly number[];
+  /** Units per channel (H*W). */
+  readonly unitsPerChannel: readonly number[];
+  readonly unitOffsets: readonly number[];
+}
+
+/** Top-k channel sets of one layer. */
+export interface LayerSets {
+  readonly correlation: number[];
+  readonly precision: number[];
+}
+
+/** Per layer: the top-k channels by correlation and by precision (eligible only), best first. */
+export function topKSets(
+  sums: FlatSums,
+  /** Subtracted from `sums` first (the complement of a half: full minus the other half), or null. */
+  minus: FlatSums | null,
+  shift: Float32Array,
+  layout: FlatLayout,
+  rule: Pick<StoppingRule, 'topK' | 'eligibility'>,
+): LayerSets[] {
+  const n = sums.count - (minus?.count ?? 0);
+  const sY = sums.sumY - (minus?.sumY ?? 0);
+  const sYY = sums.sumYY - (minus?.sumYY ?? 0);
+  const eY = sY / n;
+  let varY = sYY / n - eY * eY;
+  if (varY <= 4 * n * Number.EPSILON * (sYY / n)) varY = 0;
+  const sdY = Math.sqrt(varY);
+  const { sumA, sumAA, sumAY } = sums;
+  const zero = new Float64Array(0);
+  const mA = minus?.sumA ?? zero;
+  const mAA = minus?.sumAA ?? zero;
+  const mAY = minus?.sumAY ?? zero;
+  const sub = minus !== null;
+  return layout.channels.map((channels, k) => {
+    const per = layout.unitsPerChannel[k]!;
+    const correlation = new Float64Array(channels);
+    const precision = new Float64Array(channels);
+    const eligible = new Uint8Array(channels);
+    let i = layout.unitOffsets[k]!;
+    for (let c = 0; c < channels; c++) {
+      let rSum = 0;
+      let rCount = 0;
+      let vSum = 0;
+      let meanSum = 0;
+      for (let u = 0; u < per; u++, i++) {
+        const a = sub ? sumA[i]! - mA[i]! : sumA[i]!;
+        const aa = sub ? sumAA[i]! - mAA[i]! : sumAA[i]!;
+        const m1 = a / n;
+        const m2 = aa / n;
+        let v = m2 - m1 * m1;
+        if (v <= 4 * n * Number.EPSILON * m2) v = 0;
+        vSum += v;
+        meanSum += shift[i]! + m1;
+        if (v > 0 && sdY > 0) {
+          const ay = sub ? sumAY[i]! - mAY[i]! : sumAY[i]!;
+          const r = (ay / n - m1 * eY) / (Math.sqrt(v) * sdY);
+          rSum += Math.min(1, Math.abs(r));
+          rCount++;
+        }
+      }
+      correlation[c] = rCount ? rSum / rCount : Number.NaN;
+      precision[c] = per / vSum;
+      eligible[c] = meanSum / per >= rule.eligibility ? 1 : 0;
+    }
+    return {
+      correlation: top(correlation, null, rule.topK),
+      precision: top(precision, eligible, rule.topK),
+    };
+  });
+}
+
+/** Output statistics of a sample: its count, mean of e and standard deviation of y (0 under the zero rule). */
+function outputOf(count: number, sumY: number, sumYY: number) {
+  const eY = sumY / count;
+  let varY = sumYY / count - eY * eY;
+  if (varY <= 4 * count * Number.EPSILON * (sumYY / count)) varY = 0;
+  return { n: count, eY, sdY: Math.sqrt(varY) };
+}
+
+/**
+ * {@link topKSets} of the full sample, of `half` and of its complement (full minus half), in one pass over the sums:
+ * what a check of the rule needs, reading the big arrays once.
+ */
+export function topKSetsWithHalves(
+  sums: FlatSums,
+  half: FlatSums,
+  shift: Float32Array,
+  layout: FlatLayout,
+  rule: Pick<StoppingRule, 'topK' | 'eligibility'>,
+): [LayerSets[], LayerSets[], LayerSets[]] {
+  const samples = [
+    outputOf(sums.count, sums.sumY, sums.sumYY),
+    outputOf(half.count, half.sumY, half.sumYY),
+    outputOf(sums.count - half.count, sums.sumY - half.sumY, sums.sumYY - half.sumYY),
+  ];
+  const result: [LayerSets[], LayerSets[], LayerSets[]] = [[], [], []];
+  const rSum = new Float64Array(3);
+  const rCount = new Float64Array(3);
+  const vSum = new Float64Array(3);
+  const meanSum = new Float64Array(3);
+  const a = new Float64Array(3);
+  const aa = new Float64Array(3);
+  const ay = new Float64Array(3);
+  layout.channels.forEach((channels, k) => {
+    const per = layout.unitsPerChannel[k]!;
+    const correlation = [0, 1, 2].map(() => new Float64Array(channels));
+    const precision = [0, 1, 2].map(() => new Float64Array(channels));
+    const eligible = [0, 1, 2].map(() => new Uint8Array(channels));
+    let i = layout.unitOffsets[k]!;
+    for (let c = 0; c < channels; c++) {
+      rSum.fill(0);
+      rCount.fill(0);
+      vSum.fill(0);
+      meanSum.fill(0);
+      for (let u = 0; u < per; u++, i++) {
+        a[0] = sums.sumA[i]!;
+        aa[0] = sums.sumAA[i]!;
+        ay[0] = sums.sumAY[i]!;
+        a[1] = half.sumA[i]!;
+        aa[1] = half.sumAA[i]!;
+        ay[1] = half.sumAY[i]!;
+        a[2] = a[0]! - a[1]!;
+        aa[2] = aa[0]! - aa[1]!;
+        ay[2] = ay[0]! - ay[1]!;
+        const s = shift[i]!;
+        for (let j = 0; j < 3; j++) {
+          const { n, eY, sdY } = samples[j]!;
+          const m1 = a[j]! / n;
+          const m2 = aa[j]! / n;
+          let v = m2 - m1 * m1;
+          if (v <= 4 * n * Number.EPSILON * m2) v = 0;
+          vSum[j] = vSum[j]! + v;
+          meanSum[j] = meanSum[j]! + s + m1;
+          if (v > 0 && sdY > 0) {
+            const r = (ay[j]! / n - m1 * eY) / (Math.sqrt(v) * sdY);
+            rSum[j] = rSum[j]! + Math.min(1, Math.abs(r));
+            rCount[j] = rCount[j]! + 1;
+          }
+        }
+      }
+      for (let j = 0; j < 3; j++) {
+        correlation[j]![c] = rCount[j] ? rSum[j]! / rCount[j]! : Number.NaN;
+        precision[j]![c] = per / vSum[j]!;
+        eligible[j]![c] = meanSum[j]! / per >= rule.eligibility ? 1 : 0;
+      }
+    }
+    for (let j = 0; j < 3; j++) {
+      result[j]!.push({
+        correlation: top(correlation[j]!, null, rule.topK),
+        precision: top(precision[j]!, eligible[j]!, rule.topK),
+      });
+    }
+  });
+  return result;
+}
+
+/** Indices of the `k` largest non-NaN values (where `included`), ties to the lower index. */
+function top(values: Float64Array, included: Uint8Array | null, k: number): number[] {
+  const order: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isNaN(values[i]!) && (included === null || included[i] === 1)) order.push(i);
+  }
+  order.sort((i, j) => (values[i]! > values[j]! ? -1 : values[i]! < values[j]! ? 1 : i - j));
+  return order.slice(0, k);
+}
+
+/** Overlap of `sample` with `reference`, |sample ∩ reference| / |reference|; null when the reference is empty. */
+function overlap(sample: readonly number[], reference: readonly number[]): number | null {
+  if (reference.length === 0) return null;
+  const set = new Set(sample);
+  return reference.filter((c) => set.has(c)).length / reference.length;
+}
+
+const sameSet = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((c) => b.includes(c));
+
+/** One check of the rule. */
+export interface StoppingCheck {
+  /** Copies used at this check. */
+  readonly samples: number;
+  /** Layers whose top-k sets (both criteria) are the same as at the previous check; 0 at the first. */
+  readonly unchangedLayers: number;
+  readonly layers: number;
+  /** Mean overlap of the top-k sets with the previous check's (0 at the first check). */
+  readonly settled: number;
+  /** Mean half-sample agreement over halves, criteria and layers. */
+  readonly agreement: number;
+  /** Whether the rule holds: stop here. */
+  readonly stable: boolean;
+}
+
+/** Applies the rule at one check: `previous` are the sets of the previous check (null at the first). */
+export function checkStability(
+  full: readonly LayerSets[],
+  halves: readonly [readonly LayerSets[], readonly LayerSets[]],
+  previous: readonly LayerSets[] | null,
+  samples: number,
+  rule: Pick<StoppingRule, 'agreement'>,
+): StoppingCheck {
+  let unchanged = 0;
+  let settledSum = 0;
+  let settledCount = 0;
+  let sum = 0;
+  let count = 0;
+  full.forEach((sets, k) => {
+    const before = previous?.[k];
+    if (before && sameSet(before.correlation, sets.correlation) && sameSet(before.precision, sets.precision)) {
+      unchanged++;
+    }
+    for (const criterion of ['correlation', 'precision'] as const) {
+      if (before) {
+        const o = overlap(sets[criterion], before[criterion]);
+        if (o !== null) {
+          settledSum += o;
+          settledCount++;
+        }
+      }
+      for (const half of halves) {
+        const o = overlap(half[k]![criterion], sets[criterion]);
+        if (o !== null) {
+          sum += o;
+          count++;
+        }
+      }
+    }
+  });
+  const agreement = count === 0 ? 1 : sum / count;
+  const settled = previous === null ? 0 : settledCount === 0 ? 1 : settledSum / settledCount;
+  const stable = previous !== null && settled >= rule.agreement && agreement >= rule.agreement;
+  return { samples, unchangedLayers: unchanged, layers: full.length, settled, agreement, stable };
+}

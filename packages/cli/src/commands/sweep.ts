@@ -1,0 +1,237 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { UserError } from '@neuronscope/core';
+import {
+  type AggregateResult,
+  type Analyser,
+  type AnalysisOptions,
+  createAnalyser,
+  DEFAULT_QUEUE_NAME,
+  enqueueSweep,
+  finalizeSweep,
+  loadSweepConfig,
+  planSweep,
+  resolveSweep,
+  runLocalSweep,
+  type Spine,
+  type SweepConfig,
+  waitForJob,
+} from '@neuronscope/sweep';
+import { type Command, Option } from 'commander';
+import { reportError } from '../errors.js';
+import { createLog } from '../log.js';
+import { addModelOptions, integer, number, paramOption, threadsOption } from '../options.js';
+import { textTable } from '../print.js';
+import { cacheKey, defaultCacheDir, restoreFromCache, storeInCache } from '../stages/cache.js';
+import { prepareModel } from '../stages/prepare.js';
+
+/** The spine's per-image pieces, injected into the sweep package (which must not import the CLI). */
+export const spine: Spine = { prepareModel, cacheKey, restoreFromCache, storeInCache, defaultCacheDir };
+
+/**
+ * An analyser factory for sweeps and workers. Two test hooks: `NEURONSCOPE_SWEEP_DELAY_MS` makes every image take at
+ * least that long, so that a test can kill a worker in the middle of a job; `NEURONSCOPE_SWEEP_FAIL` (a regular
+ * expression) makes the analysis of matching image files fail with an internal error, as a crash would.
+ */
+export function analyserFactory(threads?: number) {
+  return async (options: AnalysisOptions): Promise<Analyser> => {
+    const analyser = await createAnalyser(options, spine, threads);
+    const delay = Number(process.env.NEURONSCOPE_SWEEP_DELAY_MS ?? 0);
+    const fail = process.env.NEURONSCOPE_SWEEP_FAIL ? new RegExp(process.env.NEURONSCOPE_SWEEP_FAIL) : null;
+    if (!(delay > 0) && !fail) return analyser;
+    return {
+      ...analyser,
+      settings: analyser.settings,
+      settingsKey: analyser.settingsKey,
+      labels: analyser.labels,
+      async analyse(path, label) {
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        if (fail?.test(path)) throw new Error(`injected failure (NEURONSCOPE_SWEEP_FAIL) on ${path}`);
+        return analyser.analyse(path, label);
+      },
+    };
+  };
+}
+
+/** Options of a command that defines a sweep (flags override the configuration file). */
+export function addSweepOptions(cmd: Command): Command {
+  return addModelOptions(cmd)
+    .option('-s, --source <source>', 'images: a folder, a glob, a .csv/.jsonl manifest or an IDX file (.gz)')
+    .option('--offset <n>', 'skip the first n images of the (sorted) source', integer(0))
+    .option('--limit <n>', 'take at most n images', integer(1))
+    .option('--perturb <family>', 'perturbation family: paper, gaussian, multiplicative, mask (default paper)')
+    .option('-n, --samples <N>', 'number of copies N per image, the clean copy included (default 50)', integer(3))
+    .option('--seed <seed>', 'random seed (default 0)', integer(0))
+    .option('--sigma <sigma>', 'noise scale of the family (shortcut for --param sigma=...)', number)
+    .option('--param <key=value>', 'family parameter, repeatable', paramOption)
+    .option('--target <target>', "'prediction' (default), 'label', or a class index or label")
+    .addOption(new Option('--output <kind>', 'network output y (default prob)').choices(['prob', 'logit', 'logprob']))
+    .option('--batch-size <n>', 'copies per inference call', integer(1))
+    .option('-k, --top-k <k>', 'neurons selected per layer by each metric (default 5)', integer(1))
+    .option('--eligibility <a>', 'precision needs a mean activation of at least this (default 0.1)', number)
+    .option('-o, --out <dir>', 'output directory; the tables go to <out>/sweep/ (default out/sweep)')
+    .option('--no-cache', 'neither reuse nor store cached activation tables')
+    .option('--cache-dir <dir>', 'activation-table cache (default: $NEURONSCOPE_CACHE_DIR or ~/.cache/neuronscope)');
+}
+
+type Opts = Record<string, unknown>;
+const abs = (p: unknown) => (typeof p === 'string' ? (isAbsolute(p) ? p : resolve(p)) : undefined);
+const defined = <T extends object>(o: T) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+/** The configuration file (if any) with the command-line flags laid over it. */
+export async function sweepConfigOf(configPath: string | undefined, o: Opts, cmd: Command): Promise<SweepConfig> {
+  const file: Partial<SweepConfig> = configPath ? await loadSweepConfig(resolve(configPath)) : {};
+  const source = abs(o.source) ?? file.source;
+  if (source === undefined) throw new UserError('give a sweep configuration file or --source');
+  const params = { ...(file.perturbation?.params ?? {}), ...((o.param as Record<string, unknown>) ?? {}) };
+  if (o.sigma !== undefined) params.sigma = o.sigma;
+  const fromCli = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+  const config: SweepConfig = {
+    ...file,
+    source,
+    ...defined({
+      out: abs(o.out),
+      model: abs(o.model),
+      labels: abs(o.labels),
+      layers: o.layers as string | undefined,
+      target: o.target as string | undefined,
+      output: o.output as SweepConfig['output'],
+      batchSize: o.batchSize as number | undefined,
+      cacheDir: abs(o.cacheDir),
+      cache: fromCli('cache') ? (o.cache as boolean) : undefined,
+      shardSize: o.shardSize as number | undefined,
+      attempts: o.attempts as number | undefined,
+    }),
+    preprocess: defined({
+      ...(file.preprocess ?? {}),
+      ...defined({
+        preset: o.preprocess as 'imagenet' | 'inception' | 'none' | undefined,
+        size: o.size as [number, number] | undefined,
+        mean: o.mean as number[] | undefined,
+        std: o.std as number[] | undefined,
+        layout: o.layout as 'NCHW' | 'NHWC' | undefined,
+        grayscale: o.grayscale as boolean | undefined,
+      }),
+    }),
+    perturbation: {
+      ...(file.perturbation ?? {}),
+      ...defined({
+        family: o.perturb as string | undefined,
+        samples: o.samples as number | undefined,
+        seed: o.seed as number | undefined,
+      }),
+      params,
+    },
+    metrics: {
+      ...(file.metrics ?? {}),
+      ...defined({ topK: o.topK as number | undefined, eligibility: o.eligibility as number | undefined }),
+    },
+  };
+  return config;
+}
+
+const fmt = (x: number | null | undefined, digits = 3) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
+
+/** The dataset-level answer as text. */
+export function aggregateText(a: AggregateResult, dir: string): string {
+  const c = a.counts;
+  const ci = (v: { mean: number; low: number; high: number }) => `${fmt(v.mean)} [${fmt(v.low)}, ${fmt(v.high)}]`;
+  return [
+    `images: ${c.images} (${c.ok} analysed, ${c.error} errors, ${c.failed} failed)` +
+      (c.labelled ? `; top-1 accuracy ${fmt((100 * c.correct) / c.labelled, 1)}% on ${c.labelled} labelled` : ''),
+    '',
+    'class selectivity (AUROC for the target class) of the selected neurons, mean [95% CI] over images:',
+    textTable(
+      ['layer', 'images', 'by correlation', 'by precision', 'precision - correlation', 'baseline'],
+      a.rows.map((r) => [
+        r.layerIndex >= 0 ? `${r.layerIndex} ${r.layer}` : r.layer,
+        String(r.images),
+        ci(r.correlation),
+        ci(r.precision),
+        ci(r.difference),
+        fmt(r.baseline),
+      ]),
+    ),
+    '',
+    `tables and report in ${dir}`,
+  ].join('\n');
+}
+
+/** `neuronscope sweep`. */
+export function register(program: Command): void {
+  addSweepOptions(
+    program
+      .command('sweep')
+      .argument('[config]', 'sweep configuration (JSON or YAML); flags override it')
+      .description('analyse every image of a folder, glob, manifest or IDX dataset; resumable; dataset-level tables'),
+  )
+    .addOption(threadsOption())
+    .option('--retry-failed', 'analyse again the images recorded with an error')
+    .option('--queue <url>', 'enqueue the images as BullMQ jobs on this Redis (redis://host:port) and return')
+    .option('--queue-name <name>', `BullMQ queue (default ${DEFAULT_QUEUE_NAME})`)
+    .option('--shard-size <n>', 'queue mode: images per job (default 1)', integer(1))
+    .option(
+      '--attempts <n>',
+      'queue mode: attempts of a job before its images are recorded as failed (default 3)',
+      integer(1),
+    )
+    .option('--wait', 'queue mode: wait until the workers have finished and the aggregation is written')
+    .option('--json', 'print aggregate.json on stdout')
+    .option('-q, --quiet', 'print nothing but errors')
+    .action(async (configPath: string | undefined, o: Opts, cmd: Command) => {
+      let analyser: Analyser | undefined;
+      try {
+        const log = createLog(Boolean(o.quiet));
+        const resolved = await resolveSweep(await sweepConfigOf(configPath, o, cmd));
+        const sweep = {
+          ...resolved,
+          source: {
+            ...resolved.source,
+            ...defined({ offset: o.offset as number | undefined, limit: o.limit as number | undefined }),
+          },
+        };
+        analyser = await analyserFactory(o.threads as number | undefined)(sweep.analysis);
+        const { paths, plan } = await planSweep(sweep, analyser);
+        if (o.queue) {
+          await analyser.close();
+          const url = o.queue as string;
+          const queueName = (o.queueName as string | undefined) ?? DEFAULT_QUEUE_NAME;
+          const queued = await enqueueSweep(paths, plan, {
+            url,
+            queueName,
+            shardSize: sweep.shardSize,
+            attempts: sweep.attempts,
+          });
+          log.info(
+            `sweep: ${plan.items.length} images, ${queued.images} to analyse in ${queued.jobs} jobs on ${url} (queue ${queueName}); ` +
+              `aggregation job ${queued.parentId}`,
+          );
+          if (!o.wait) {
+            log.info(`watch with: neuronscope status --queue ${url} --out ${sweep.out}`);
+            return;
+          }
+          await waitForJob(url, queueName, queued.parentId);
+          const json = await readFile(paths.aggregateJson, 'utf8');
+          if (o.json) process.stdout.write(json);
+          else if (!o.quiet) log.info(`sweep: done; tables and report in ${paths.dir}`);
+          return;
+        }
+        log.info(`sweep: ${plan.items.length} images from ${sweep.source.path} into ${paths.dir}`);
+        const result = await runLocalSweep(paths, plan, analyser, log, { retryFailed: Boolean(o.retryFailed) });
+        log.info(
+          `sweep: analysed ${result.analysed} images (${result.fromCache} from the cache, ${result.errors} errors), ` +
+            `${result.skipped} already done, in ${result.seconds.toFixed(1)} s`,
+        );
+        const { aggregate } = await finalizeSweep(paths);
+        if (o.json) {
+          process.stdout.write(await readFile(paths.aggregateJson, 'utf8'));
+        } else if (!o.quiet) process.stdout.write(`${aggregateText(aggregate, paths.dir)}\n`);
+      } catch (err) {
+        reportError(err);
+      } finally {
+        await analyser?.close();
+      }
+    });
+}

@@ -1,0 +1,50 @@
+import { DEFAULT_QUEUE_NAME, startWorker } from '@neuronscope/sweep';
+import type { Command } from 'commander';
+import { createLog } from '../log.js';
+import { guarded, integer, threadsOption } from '../options.js';
+import { analyserFactory } from './sweep.js';
+
+/** `neuronscope worker`. */
+export function register(program: Command): void {
+  program
+    .command('worker')
+    .description(
+      'process queued sweep jobs (images, aggregation, schedules) until stopped; run on any number of machines',
+    )
+    .requiredOption('--queue <url>', 'Redis of the queue (redis://host:port)')
+    .option('--queue-name <name>', `BullMQ queue (default ${DEFAULT_QUEUE_NAME})`)
+    .addOption(threadsOption())
+    .option('--concurrency <n>', 'jobs processed at once by this process (default 1)', integer(1))
+    .option(
+      '--lock-duration <ms>',
+      "a job's lock; a killed worker's job is taken back after it (default 30000)",
+      integer(100),
+    )
+    .option('--stalled-interval <ms>', 'how often stalled jobs are looked for (default 30000)', integer(100))
+    .option('--max-stalled <n>', 'how often a job may stall before it is failed (default 1)', integer(0))
+    .option('-q, --quiet', 'print nothing but errors')
+    .action(
+      guarded(async (o) => {
+        const log = createLog(Boolean(o.quiet));
+        const running = await startWorker({
+          url: o.queue as string,
+          queueName: o.queueName as string | undefined,
+          concurrency: o.concurrency as number | undefined,
+          lockDuration: o.lockDuration as number | undefined,
+          stalledInterval: o.stalledInterval as number | undefined,
+          maxStalledCount: o.maxStalled as number | undefined,
+          analyserFor: analyserFactory(o.threads as number | undefined),
+          log,
+        });
+        log.info(`worker: ${process.pid} waiting for jobs on ${o.queue} (queue ${o.queueName ?? DEFAULT_QUEUE_NAME})`);
+        await new Promise<void>((done) => {
+          const stop = () => {
+            log.info('worker: finishing the current job, then stopping');
+            running.close().then(done, done);
+          };
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+      }),
+    );
+}

@@ -1,0 +1,233 @@
+/**
+ * In-graph reductions: the statistics of the recorded layers computed by onnxruntime itself, next to the layers,
+ * so that only small partial sums leave the runtime.
+ *
+ * For a batch of B copies and every recorded layer (activation a, [B, C, H, W]) the appended nodes compute, with
+ * the layer's shift s (the clean copy's activation, [C, H, W]) and the output deviation e_b = y_b - yShift:
+ *
+ *     d            = a - s                                   Sub (broadcast over the batch)
+ *     sums[0, u]   = sum_b d[b, u]                           MatMul [1; e] x d, as [2, B] x [B, U]
+ *     sums[1, u]   = sum_b d[b, u] * e_b
+ *     squares[u]   = sum_b d[b, u]^2                         Mul, then MatMul [1] x d^2, as [1, B] x [B, U]
+ *     means[b, c]  = mean over H, W of d[b, c]               GlobalAveragePool
+ *
+ * and y itself inside the graph: the logits cast to float64, Softmax / LogSoftmax / identity (prob, logprob,
+ * logit), the target class gathered, yShift subtracted, and e cast to float32 for the products. Every sum is over
+ * at most one batch of shifted values in float32 (relative error ~1e-7); the caller merges the batches' partial
+ * sums in float64. With B = 1, s = 0 (and any target) `sums[0]` is the copy's activation itself, exactly: the
+ * clean run that fixes the shifts goes through the same graph.
+ *
+ * The nodes are appended to the serialized model without decoding or re-encoding it (protobuf merges repeated
+ * fields of the singular `graph` message, as {@link withExtraOutputs} relies on), so this costs nothing for a model
+ * of any size.
+ */
+import type { LayerInfo, OutputMode } from '@neuronscope/core';
+import type onnxProto from 'onnx-proto';
+import { ONNX_FLOAT, onnx } from './onnx-graph.js';
+
+const ONNX_INT64 = 7;
+const ONNX_DOUBLE = 11;
+
+/** The names of the inputs the reduction graph needs and the outputs it adds. */
+export interface ReductionNames {
+  /** int64 [1]: the target class. */
+  readonly target: string;
+  /** float64 [1]: y of the clean copy. */
+  readonly yShift: string;
+  /** float32 [B, 1]: e = y - yShift of each copy, as used in the products. */
+  readonly e: string;
+  /** Per layer: the shift input, float32 [C, H, W]. */
+  readonly shifts: readonly string[];
+  /** Per layer: float32 [2, C*H*W], sum of d and sum of d*e over the batch. */
+  readonly sums: readonly string[];
+  /** Per layer: float32 [C*H*W], sum of d^2 over the batch. */
+  readonly squares: readonly string[];
+  /** Per layer: float32 [B, C, 1, 1], spatial mean of d per copy and channel. */
+  readonly means: readonly string[];
+}
+
+/** What {@link withReductions} needs to know about the model. */
+export interface ReductionSpec {
+  /** The recorded layers with their shapes, in the order of the returned names. */
+  readonly layers: readonly Pick<LayerInfo, 'layer' | 'channels' | 'height' | 'width'>[];
+  /** The model's logits output. */
+  readonly outputName: string;
+  readonly output: OutputMode;
+}
+
+/** The model with reductions, and the names of its added inputs and outputs. */
+export interface ReducingModel {
+  readonly bytes: Uint8Array;
+  readonly names: ReductionNames;
+}
+
+/** The graph fragment that {@link withReductions} appends, and the names it adds. */
+export interface ReductionFragment {
+  readonly fragment: Uint8Array;
+  readonly names: ReductionNames;
+}
+
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LENGTH_DELIMITED = 2;
+const WIRE_FIXED32 = 5;
+const MODEL_OPSET_IMPORT_FIELD = 8;
+
+/**
+ * Version of the default ONNX domain a serialized model imports (the highest, if it says more than once), read
+ * from the top-level fields without decoding the graph. 1 when it imports none.
+ */
+export function defaultOpset(bytes: Uint8Array): number {
+  let pos = 0;
+  const varint = (): number => {
+    let result = 0;
+    let factor = 1;
+    for (;;) {
+      if (pos >= bytes.length) throw new Error('protobuf: truncated varint');
+      const b = bytes[pos++]!;
+      result += (b & 0x7f) * factor;
+      if (b < 0x80) return result;
+      factor *= 128;
+    }
+  };
+  const decoder = new TextDecoder();
+  let opset = 0;
+  while (pos < bytes.length) {
+    const key = varint();
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (wire === WIRE_VARINT) varint();
+    else if (wire === WIRE_FIXED64) pos += 8;
+    else if (wire === WIRE_FIXED32) pos += 4;
+    else if (wire === WIRE_LENGTH_DELIMITED) {
+      const length = varint();
+      const end = pos + length;
+      if (field === MODEL_OPSET_IMPORT_FIELD) {
+        // OperatorSetIdProto { domain = 1 (string), version = 2 (int64) }
+        let domain = '';
+        let version = 0;
+        while (pos < end) {
+          const k = varint();
+          if (k === (1 << 3) + WIRE_LENGTH_DELIMITED) {
+            const n = varint();
+            domain = decoder.decode(bytes.subarray(pos, pos + n));
+            pos += n;
+          } else if (k === (2 << 3) + WIRE_VARINT) version = varint();
+          else if (k % 8 === WIRE_VARINT) varint();
+          else if (k % 8 === WIRE_LENGTH_DELIMITED) pos += varint();
+          else pos += k % 8 === WIRE_FIXED64 ? 8 : 4;
+        }
+        if (domain === '' || domain === 'ai.onnx') opset = Math.max(opset, version);
+      }
+      pos = end;
+    } else throw new Error(`protobuf: unsupported wire type ${wire}`);
+  }
+  return opset || 1;
+}
+
+type Attribute = onnxProto.onnx.IAttributeProto;
+const ints = (name: string, values: number[]): Attribute => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.INTS,
+  ints: values,
+});
+const int = (name: string, value: number): Attribute => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.INT,
+  i: value,
+});
+
+/**
+ * Model bytes whose graph also computes, for every layer of `spec`, the per-batch shifted sums described at the
+ * top of this file. The original bytes are kept unchanged and a graph fragment is appended. Needs opset 9 or
+ * newer (ConstantOfShape); every recordable model of this decade has it.
+ */
+export function withReductions(bytes: Uint8Array, spec: ReductionSpec): ReducingModel {
+  const { fragment, names } = reductionFragment(bytes, spec);
+  const out = new Uint8Array(bytes.length + fragment.length);
+  out.set(bytes, 0);
+  out.set(fragment, bytes.length);
+  return { bytes: out, names };
+}
+
+/**
+ * The fragment to append to `bytes` (the model as loaded) for {@link withReductions}: `bytes` followed by it is the
+ * model with reductions, so a caller can lay the two out wherever it wants them (shared memory, per worker).
+ */
+export function reductionFragment(bytes: Uint8Array, spec: ReductionSpec): ReductionFragment {
+  const opset = defaultOpset(bytes);
+  if (opset < 9) throw new Error(`in-graph reductions need ONNX opset 9 or newer (the model has ${opset})`);
+  const p = 'neuronscope/';
+  const nodes: onnxProto.onnx.INodeProto[] = [];
+  const node = (opType: string, input: string[], output: string, attribute: Attribute[] = []) => {
+    nodes.push({ opType, name: output, input, output: [output], attribute });
+    return output;
+  };
+  const initializers: onnxProto.onnx.ITensorProto[] = [
+    { name: `${p}shape/batch_rows`, dims: [2], dataType: ONNX_INT64, int64Data: [0, -1] },
+    { name: `${p}shape/flat`, dims: [1], dataType: ONNX_INT64, int64Data: [-1] },
+  ];
+  const batchRows = `${p}shape/batch_rows`;
+  const flat = `${p}shape/flat`;
+  const names = {
+    target: `${p}target`,
+    yShift: `${p}y_shift`,
+    e: `${p}e`,
+    shifts: spec.layers.map((_, k) => `${p}shift/${k}`),
+    sums: spec.layers.map((_, k) => `${p}sums/${k}`),
+    squares: spec.layers.map((_, k) => `${p}squares/${k}`),
+    means: spec.layers.map((_, k) => `${p}means/${k}`),
+  };
+
+  // y in float64 from the logits, then e = y - yShift, cast to float32 for the products.
+  const logits = node('Reshape', [spec.outputName, batchRows], `${p}logits`);
+  const logits64 = node('Cast', [logits], `${p}logits64`, [int('to', ONNX_DOUBLE)]);
+  const scores =
+    spec.output === 'logit'
+      ? logits64
+      : node(spec.output === 'prob' ? 'Softmax' : 'LogSoftmax', [logits64], `${p}scores`, [int('axis', 1)]);
+  const y = node('Gather', [scores, names.target], `${p}y`, [int('axis', 1)]); // [B, 1]
+  const e64 = node('Sub', [y, names.yShift], `${p}e64`);
+  node('Cast', [e64], names.e, [int('to', ONNX_FLOAT)]); // [B, 1]
+  const eRow = node('Transpose', [names.e], `${p}e_row`, [ints('perm', [1, 0])]); // [1, B]
+  const ones = node('ConstantOfShape', [node('Shape', [eRow], `${p}e_row_shape`)], `${p}ones`, [
+    {
+      name: 'value',
+      type: onnx.AttributeProto.AttributeType.TENSOR,
+      t: { dims: [1], dataType: ONNX_FLOAT, floatData: [1] },
+    },
+  ]);
+  const weights = node('Concat', [ones, eRow], `${p}weights`, [int('axis', 0)]); // [2, B]
+
+  spec.layers.forEach((layer, k) => {
+    const d = node('Sub', [layer.layer, names.shifts[k]!], `${p}d/${k}`);
+    const rows = node('Reshape', [d, batchRows], `${p}d_rows/${k}`); // [B, U]
+    node('MatMul', [weights, rows], names.sums[k]!);
+    // A [1, B] x [B, U] MatMul sums over the batch faster than ReduceSum does in onnxruntime.
+    const dd = node('Mul', [rows, rows], `${p}dd/${k}`);
+    node('Reshape', [node('MatMul', [ones, dd], `${p}dd_sum/${k}`), flat], names.squares[k]!);
+    node('GlobalAveragePool', [d], names.means[k]!);
+  });
+
+  const tensorInfo = (name: string, elemType: number, dims?: number[]): onnxProto.onnx.IValueInfoProto => ({
+    name,
+    type: { tensorType: { elemType, ...(dims ? { shape: { dim: dims.map((dimValue) => ({ dimValue })) } } : {}) } },
+  });
+  const inputs = [
+    tensorInfo(names.target, ONNX_INT64, [1]),
+    tensorInfo(names.yShift, ONNX_DOUBLE, [1]),
+    ...spec.layers.map((l, k) => tensorInfo(names.shifts[k]!, ONNX_FLOAT, [l.channels, l.height, l.width])),
+  ];
+  const outputs = [
+    tensorInfo(names.e, ONNX_FLOAT),
+    ...spec.layers.flatMap((_, k) => [
+      tensorInfo(names.sums[k]!, ONNX_FLOAT),
+      tensorInfo(names.squares[k]!, ONNX_FLOAT),
+      tensorInfo(names.means[k]!, ONNX_FLOAT),
+    ]),
+  ];
+  const fragment = onnx.ModelProto.encode({
+    graph: { node: nodes, initializer: initializers, input: inputs, output: outputs },
+  }).finish();
+  return { fragment, names };
+}

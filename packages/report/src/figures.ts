@@ -1,0 +1,152 @@
+/**
+ * The report's figures as stand-alone files for papers: every chart, the box overlays and the heat maps, each
+ * as SVG (the photo inline) and PNG (rasterised by sharp at twice the SVG's size).
+ */
+import sharp from 'sharp';
+import type { ReportContext } from './context.js';
+import { escapeHtml } from './html.js';
+import { depthBoxesSvg, heatSvg, layerBoxesSvg, patchSvg } from './overlays.js';
+import type { NeuronBox } from './visual.js';
+import { neuronKey } from './visual-context.js';
+
+/** One figure: a file-name stem, the SVG text and its PNG rendering. */
+export interface Figure {
+  readonly name: string;
+  readonly svg: string;
+  readonly png: Buffer;
+}
+
+/** Longest side of an overlay figure, in SVG pixels (the PNG is twice that). */
+const FIGURE_SIDE = 720;
+
+const XML = '<?xml version="1.0" encoding="UTF-8"?>\n';
+
+/** Sets an SVG's displayed size (keeping its viewBox) so the longest side is `side`. */
+function sized(svg: string, width: number, height: number, side = FIGURE_SIDE): string {
+  const scale = side / Math.max(width, height);
+  return svg.replace(
+    /^<svg ([^>]*?) width="[^"]*" height="[^"]*"/,
+    `<svg $1 width="${Math.round(width * scale)}" height="${Math.round(height * scale)}"`,
+  );
+}
+
+/** A stand-alone SVG document: namespaces declared, a white background behind everything. */
+function standalone(svg: string): string {
+  return `${XML}${svg.replace(/^<svg /, `<svg xmlns="${SVG_NS}" xmlns:xlink="${XLINK_NS}" `)}`;
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const XLINK_NS = 'http://www.w3.org/1999/xlink';
+
+/** A grid of tiles (each an inline SVG of `tileW` x `tileH`) with a caption under each. */
+function grid(tiles: readonly { svg: string; caption: string }[], tileW: number, tileH: number, title: string) {
+  const columns = Math.min(5, tiles.length);
+  const gap = 12;
+  const captionH = 22;
+  const titleH = 28;
+  const rows = Math.ceil(tiles.length / columns);
+  const width = columns * tileW + (columns + 1) * gap;
+  const height = titleH + rows * (tileH + captionH + gap) + gap;
+  const body = tiles
+    .map((t, i) => {
+      const x = gap + (i % columns) * (tileW + gap);
+      const y = titleH + gap + Math.floor(i / columns) * (tileH + captionH + gap);
+      const inner = t.svg.replace(
+        /^<svg ([^>]*?) width="[^"]*" height="[^"]*"/,
+        `<svg $1 x="${x}" y="${y}" width="${tileW}" height="${tileH}"`,
+      );
+      return `${inner}<text x="${x + tileW / 2}" y="${y + tileH + 16}" text-anchor="middle" font-size="13">${t.caption}</text>`;
+    })
+    .join('');
+  return (
+    `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" ` +
+    `font-family="DejaVu Sans, Helvetica, Arial, sans-serif"><rect width="100%" height="100%" fill="white"/>` +
+    `<text x="${gap}" y="20" font-size="15" font-weight="600">${title}</text>${body}</svg>`
+  );
+}
+
+/** The SVG of every figure of a report, by name (no PNG yet). */
+export function figureSvgs(ctx: ReportContext): { name: string; svg: string }[] {
+  const v = ctx.visual;
+  const out: { name: string; svg: string }[] = [];
+  for (const chart of Object.values(v.charts)) if (chart) out.push({ name: chart.name, svg: chart.svg });
+  const { photoWidth: W, photoHeight: H } = v.images;
+  if (v.boxes.length) {
+    for (const which of ['correlation', 'precision'] as const) {
+      const boxes = v.boxes.filter((b) => b.set === which || b.set === 'both');
+      const svg = depthBoxesSvg(v.images, boxes, v.layerRange, `boxes selected by ${which}`, 'inline');
+      out.push({ name: `boxes-${which}`, svg: sized(svg, W, H) });
+    }
+  }
+  const maps = v.maps;
+  if (maps) {
+    const cells = { width: maps.meta.mapWidth, height: maps.meta.mapHeight, block: maps.meta.block };
+    const { inputWidth: iw, inputHeight: ih } = v.images;
+    if (maps.rise)
+      out.push({
+        name: 'rise',
+        svg: sized(heatSvg(v.images, maps.rise.heat, cells, 'RISE', null, 'inline'), iw, ih, 448),
+      });
+    if (maps.outputPearson) {
+      const svg = heatSvg(v.images, maps.outputPearson.heat, cells, 'output map', null, 'inline');
+      out.push({ name: 'output-map', svg: sized(svg, iw, ih, 448) });
+    }
+  }
+  for (const view of ctx.layers) {
+    const s = view.summary;
+    const stem = `layer-${String(s.layerIndex).padStart(2, '0')}`;
+    const boxes = v.boxesByLayer.get(s.layerIndex) ?? [];
+    if (boxes.length) {
+      const svg = layerBoxesSvg(v.images, boxes, `layer ${s.layerIndex} boxes`, 'inline');
+      out.push({ name: `${stem}-boxes`, svg: sized(svg, W, H) });
+    }
+    const boxOf = new Map<number, NeuronBox>(boxes.map((b) => [b.channel, b]));
+    const channels = [...new Set([...s.byCorrelation, ...s.byPrecision].map((n) => n.channel))];
+    if (maps && channels.length) {
+      const cells = { width: maps.meta.mapWidth, height: maps.meta.mapHeight, block: maps.meta.block };
+      const tiles = channels.flatMap((c) => {
+        const m = maps.byNeuron.get(neuronKey(s.layerIndex, c));
+        if (!m || m.heat.defined === 0) return [];
+        const svg = heatSvg(v.images, m.heat, cells, `channel ${c}`, boxOf.get(c) ?? null, 'inline');
+        return [{ svg, caption: `channel ${c}, max |r| ${m.heat.peak.toFixed(2)}` }];
+      });
+      if (tiles.length) {
+        out.push({
+          name: `${stem}-maps`,
+          svg: grid(tiles, 180, 180, `Layer ${s.layerIndex} ${escapeHtml(s.layer)}: heat maps`),
+        });
+      }
+    }
+    if (boxes.length) {
+      const tiles = channels.flatMap((c) => {
+        const b = boxOf.get(c);
+        return b && b.activation > 0
+          ? [
+              {
+                svg: patchSvg(v.images, b, 'inline').replace('<svg ', '<svg width="1" height="1" '),
+                caption: `channel ${c}`,
+              },
+            ]
+          : [];
+      });
+      if (tiles.length) {
+        out.push({
+          name: `${stem}-patches`,
+          svg: grid(tiles, 120, 120, `Layer ${s.layerIndex} ${escapeHtml(s.layer)}: patches`),
+        });
+      }
+    }
+  }
+  return out.map((f) => ({ name: f.name, svg: standalone(f.svg) }));
+}
+
+/** Every figure as SVG and PNG (twice the SVG's size). */
+export async function renderFigures(ctx: ReportContext): Promise<Figure[]> {
+  const svgs = figureSvgs(ctx);
+  return Promise.all(
+    svgs.map(async (f) => ({
+      ...f,
+      png: await sharp(Buffer.from(f.svg), { density: 144 }).flatten({ background: '#ffffff' }).png().toBuffer(),
+    })),
+  );
+}

@@ -1,0 +1,312 @@
+import {
+  makeTable,
+  sweepComparisonSchema,
+  sweepSelectionSchema,
+  sweepSelectivitySchema,
+  type Table,
+} from '@neuronscope/core';
+import type { ImageRow } from './parts.js';
+import { aurocByGroup, bootstrapMean, mean } from './stats.js';
+
+/** One layer of the neuron layout shared by every part: its rows are `start .. start + channels - 1`. */
+interface LayerRange {
+  layer: string;
+  layerIndex: number;
+  start: number;
+  channels: number;
+}
+
+/** One row of the comparison table (per layer, and over all layers). */
+export interface ComparisonRow {
+  layer: string;
+  layerIndex: number;
+  images: number;
+  correlation: { mean: number; low: number; high: number };
+  precision: { mean: number; low: number; high: number };
+  baseline: number;
+  difference: { mean: number; low: number; high: number };
+  precisionHigher: number;
+}
+
+/** The dataset-level answers. */
+export interface AggregateResult {
+  selection: Table;
+  selectivity: Table;
+  comparison: Table;
+  rows: ComparisonRow[];
+  counts: { images: number; ok: number; error: number; failed: number; labelled: number; correct: number };
+  /** Per class: images analysed with it as target, and the neurons most often selected by each metric. */
+  classes: {
+    class: number;
+    name: string | null;
+    images: number;
+    topCorrelation: { layer: string; channel: number; rate: number }[];
+    topPrecision: { layer: string; channel: number; rate: number }[];
+  }[];
+  /** The most class-selective neurons (highest AUROC for some class). */
+  topSelective: { layer: string; channel: number; class: number; name: string | null; auroc: number }[];
+}
+
+interface ImageData {
+  target: number;
+  /** The class whose images are the positives of the selectivity: the label when known, else the prediction. */
+  kind: number;
+  clean: Float32Array;
+  correlation: Int32Array;
+  precision: Int32Array;
+}
+
+const nan = (x: number) => (Number.isFinite(x) ? x : null);
+
+/** Accumulates the parts of a sweep, image by image, into the dataset-level tables. */
+export class Aggregator {
+  private layout: LayerRange[] | null = null;
+  private rows = 0;
+  private readonly images: ImageData[] = [];
+  private readonly counts = { images: 0, ok: 0, error: 0, failed: 0, labelled: 0, correct: 0 };
+
+  constructor(
+    private readonly labels: readonly string[] | null,
+    private readonly resamples = 2000,
+  ) {}
+
+  add(row: ImageRow, neurons: Table | null): void {
+    this.counts.images++;
+    this.counts[row.status]++;
+    if (row.status !== 'ok' || !neurons) return;
+    if (row.label !== null) {
+      this.counts.labelled++;
+      if (row.label === row.prediction) this.counts.correct++;
+    }
+    const layerIndex = neurons.getChild('layer_index')!.toArray() as Int32Array;
+    if (!this.layout) {
+      const layer = neurons.getChild('layer')!;
+      const layout: LayerRange[] = [];
+      for (let i = 0; i < neurons.numRows; i++) {
+        const last = layout.at(-1);
+        if (last && last.layerIndex === layerIndex[i]) last.channels++;
+        else layout.push({ layer: String(layer.get(i)), layerIndex: layerIndex[i]!, start: i, channels: 1 });
+      }
+      this.layout = layout;
+      this.rows = neurons.numRows;
+    } else if (neurons.numRows !== this.rows) {
+      throw new Error(`image ${row.image} has ${neurons.numRows} neuron rows, earlier images ${this.rows}`);
+    }
+    const selected = (name: string) => {
+      const v = neurons.getChild(name)!;
+      const out: number[] = [];
+      for (let i = 0; i < neurons.numRows; i++) if (v.get(i)) out.push(i);
+      return Int32Array.from(out);
+    };
+    this.images.push({
+      target: row.target!,
+      kind: row.label ?? row.prediction!,
+      clean: Float32Array.from(neurons.getChild('clean_activation')!.toArray() as Float32Array),
+      correlation: selected('selected_correlation'),
+      precision: selected('selected_precision'),
+    });
+  }
+
+  result(): AggregateResult {
+    const layout = this.layout ?? [];
+    const R = this.rows;
+    const images = this.images;
+    const name = (c: number) => this.labels?.[c] ?? null;
+    let numClasses = this.labels?.length ?? 0;
+    for (const i of images) numClasses = Math.max(numClasses, i.target + 1, i.kind + 1);
+    const layerOfRow = new Int32Array(R);
+    const channelOfRow = new Int32Array(R);
+    layout.forEach((l, k) => {
+      for (let c = 0; c < l.channels; c++) {
+        layerOfRow[l.start + c] = k;
+        channelOfRow[l.start + c] = c;
+      }
+    });
+    const dictionary = layout.map((l) => l.layer);
+
+    // How often each metric selects each neuron, per target class.
+    const targets = [...new Set(images.map((i) => i.target))].sort((a, b) => a - b);
+    const selRows = targets.length * R;
+    const sel = {
+      class: new Int32Array(selRows),
+      layer: new Int32Array(selRows),
+      layerIndex: new Int32Array(selRows),
+      channel: new Int32Array(selRows),
+      images: new Int32Array(selRows),
+      corr: new Int32Array(selRows),
+      prec: new Int32Array(selRows),
+      rateCorr: new Float64Array(selRows),
+      ratePrec: new Float64Array(selRows),
+    };
+    const classes: AggregateResult['classes'] = [];
+    targets.forEach((t, k) => {
+      const base = k * R;
+      const of = images.filter((i) => i.target === t);
+      for (const i of of) {
+        for (const r of i.correlation) sel.corr[base + r]!++;
+        for (const r of i.precision) sel.prec[base + r]!++;
+      }
+      for (let r = 0; r < R; r++) {
+        sel.class[base + r] = t;
+        sel.layer[base + r] = layerOfRow[r]!;
+        sel.layerIndex[base + r] = layout[layerOfRow[r]!]!.layerIndex;
+        sel.channel[base + r] = channelOfRow[r]!;
+        sel.images[base + r] = of.length;
+        sel.rateCorr[base + r] = sel.corr[base + r]! / of.length;
+        sel.ratePrec[base + r] = sel.prec[base + r]! / of.length;
+      }
+      const top = (counts: Int32Array) =>
+        Array.from({ length: R }, (_, r) => r)
+          .filter((r) => counts[base + r]! > 0)
+          .sort((a, b) => counts[base + b]! - counts[base + a]! || a - b)
+          .slice(0, 5)
+          .map((r) => ({
+            layer: layout[layerOfRow[r]!]!.layer,
+            channel: channelOfRow[r]!,
+            rate: counts[base + r]! / of.length,
+          }));
+      classes.push({
+        class: t,
+        name: name(t),
+        images: of.length,
+        topCorrelation: top(sel.corr),
+        topPrecision: top(sel.prec),
+      });
+    });
+    const selection = makeTable(
+      sweepSelectionSchema,
+      {
+        class: sel.class,
+        class_name: Array.from(sel.class, name),
+        layer: { indices: sel.layer, dictionary },
+        layer_index: sel.layerIndex,
+        channel: sel.channel,
+        images: sel.images,
+        selected_correlation: sel.corr,
+        selected_precision: sel.prec,
+        rate_correlation: sel.rateCorr,
+        rate_precision: sel.ratePrec,
+      },
+      selRows,
+    );
+
+    // Class selectivity: AUROC of each neuron's clean activation, images of a class against the rest.
+    const kinds = Int32Array.from(images, (i) => i.kind);
+    const positives = new Int32Array(numClasses);
+    for (const k of kinds) positives[k]!++;
+    const presentClasses = Array.from({ length: numClasses }, (_, c) => c).filter(
+      (c) => positives[c]! > 0 && positives[c]! < images.length,
+    );
+    const auroc = new Float64Array(R * numClasses).fill(Number.NaN);
+    const column = new Float32Array(images.length);
+    for (let r = 0; r < R; r++) {
+      for (let i = 0; i < images.length; i++) column[i] = images[i]!.clean[r]!;
+      auroc.set(aurocByGroup(column, kinds, numClasses), r * numClasses);
+    }
+    const selectivityRows = R * presentClasses.length;
+    const s = {
+      layer: new Int32Array(selectivityRows),
+      layerIndex: new Int32Array(selectivityRows),
+      channel: new Int32Array(selectivityRows),
+      class: new Int32Array(selectivityRows),
+      positives: new Int32Array(selectivityRows),
+      negatives: new Int32Array(selectivityRows),
+      auroc: new Float64Array(selectivityRows),
+    };
+    let row = 0;
+    const best: AggregateResult['topSelective'] = [];
+    for (let r = 0; r < R; r++) {
+      for (const c of presentClasses) {
+        s.layer[row] = layerOfRow[r]!;
+        s.layerIndex[row] = layout[layerOfRow[r]!]!.layerIndex;
+        s.channel[row] = channelOfRow[r]!;
+        s.class[row] = c;
+        s.positives[row] = positives[c]!;
+        s.negatives[row] = images.length - positives[c]!;
+        s.auroc[row] = auroc[r * numClasses + c]!;
+        best.push({
+          layer: layout[layerOfRow[r]!]!.layer,
+          channel: channelOfRow[r]!,
+          class: c,
+          name: name(c),
+          auroc: s.auroc[row]!,
+        });
+        row++;
+      }
+    }
+    const topSelective = best.sort((a, b) => b.auroc - a.auroc).slice(0, 20);
+    const selectivity = makeTable(
+      sweepSelectivitySchema,
+      {
+        layer: { indices: s.layer, dictionary },
+        layer_index: s.layerIndex,
+        channel: s.channel,
+        class: s.class,
+        class_name: Array.from(s.class, name),
+        positives: s.positives,
+        negatives: s.negatives,
+        auroc: s.auroc,
+      },
+      selectivityRows,
+    );
+
+    // The paper's question: are precision-selected neurons more class-selective than correlation-selected ones?
+    // Per image, the mean AUROC (for the image's target class) of the neurons each metric selected; then the mean
+    // over images with a 95% bootstrap interval, and the paired difference.
+    const compare = (label: string, layerIndex: number, ranges: LayerRange[]): ComparisonRow => {
+      const corr: number[] = [];
+      const prec: number[] = [];
+      const base: number[] = [];
+      const diff: number[] = [];
+      let higher = 0;
+      const inRanges = (r: number) => ranges.some((l) => r >= l.start && r < l.start + l.channels);
+      for (const i of images) {
+        const at = (r: number) => auroc[r * numClasses + i.target]!;
+        if (i.target >= numClasses || !presentClasses.includes(i.target)) continue;
+        const a = Array.from(i.correlation).filter(inRanges).map(at);
+        const b = Array.from(i.precision).filter(inRanges).map(at);
+        const all: number[] = [];
+        for (const l of ranges) for (let r = l.start; r < l.start + l.channels; r++) all.push(at(r));
+        base.push(mean(all));
+        if (a.length) corr.push(mean(a));
+        if (b.length) prec.push(mean(b));
+        if (a.length && b.length) {
+          diff.push(mean(b) - mean(a));
+          if (mean(b) > mean(a)) higher++;
+        }
+      }
+      return {
+        layer: label,
+        layerIndex,
+        images: diff.length,
+        correlation: bootstrapMean(corr, this.resamples, 1),
+        precision: bootstrapMean(prec, this.resamples, 2),
+        baseline: mean(base),
+        difference: bootstrapMean(diff, this.resamples, 3),
+        precisionHigher: diff.length ? higher / diff.length : Number.NaN,
+      };
+    };
+    const rows = [...layout.map((l) => compare(l.layer, l.layerIndex, [l])), compare('(all)', -1, layout)];
+    const comparison = makeTable(
+      sweepComparisonSchema,
+      {
+        layer: rows.map((r) => r.layer),
+        layer_index: Int32Array.from(rows, (r) => r.layerIndex),
+        images: Int32Array.from(rows, (r) => r.images),
+        correlation_mean: rows.map((r) => nan(r.correlation.mean)),
+        correlation_low: rows.map((r) => nan(r.correlation.low)),
+        correlation_high: rows.map((r) => nan(r.correlation.high)),
+        precision_mean: rows.map((r) => nan(r.precision.mean)),
+        precision_low: rows.map((r) => nan(r.precision.low)),
+        precision_high: rows.map((r) => nan(r.precision.high)),
+        baseline_mean: rows.map((r) => nan(r.baseline)),
+        difference_mean: rows.map((r) => nan(r.difference.mean)),
+        difference_low: rows.map((r) => nan(r.difference.low)),
+        difference_high: rows.map((r) => nan(r.difference.high)),
+        precision_higher: rows.map((r) => nan(r.precisionHigher)),
+      },
+      rows.length,
+    );
+    return { selection, selectivity, comparison, rows, counts: { ...this.counts }, classes, topSelective };
+  }
+}

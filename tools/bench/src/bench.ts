@@ -1,0 +1,475 @@
+/**
+ * `npm run bench`: what neuronscope's analysis costs over bare inference, in one process and one run.
+ *
+ * For VGG-16 at 128x128 with 2 classes (random weights, generated into out/bench/ by make-vgg16.ts when missing)
+ * and ../shared/models/squeezenet1_1.onnx at 224, on the same image, copies and batch size:
+ *
+ * 1. bare onnxruntime-node inference (the unmodified model, pre-rendered inputs, no extra outputs) with one
+ *    session of 2 threads and with the pool's layout (one single-threaded session per worker), against the full
+ *    `extract` + `stats` stages (unit-level statistics of every conv layer, every table written), at N = 50 and
+ *    500: throughput end to end, per copy (the slope from N = 50 to 500, fixed costs removed) and their ratios;
+ * 2. peak RSS of separate child processes running the full stages at N = 50 and 1000;
+ * 3. the full stages with the default workers against one session with 2 threads;
+ * 4. `--samples auto` (at most 500 copies) against a fixed N = 500: time and agreement of the top-k sets.
+ *
+ * Repeats (`--repeats`, 3; the comparisons 3 and 4 at most 2), interleaved; medians with the range. `--quick`: one
+ * repeat of everything. Results also go to out/bench/results.json.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultParallelism } from '@neuronscope/activations';
+import {
+  createLog,
+  prepareRun,
+  type RunOptions,
+  runExtractStage,
+  runStatsStage,
+  writePerturbStage,
+} from '@neuronscope/cli';
+import { type Summary, tensorDims } from '@neuronscope/core';
+import { perturbationTable, readPerturbationTable, renderCopy } from '@neuronscope/perturb';
+import { Piscina } from 'piscina';
+import type { BareTask } from './bare-worker.js';
+import { writeVgg16 } from './make-vgg16.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SHARED = resolve(ROOT, '../shared');
+const BATCH = 8;
+const STATS = { topK: 5, eligibility: 0.1 };
+const quiet = createLog(true);
+
+const IMAGE = join(SHARED, 'images/cat.png');
+
+interface ModelSpec {
+  readonly name: string;
+  readonly path: string;
+  readonly image: string;
+}
+
+const MODELS: Record<string, ModelSpec> = {
+  vgg16: { name: 'VGG-16 128x128, 2 classes', path: join(ROOT, 'out/bench/vgg16-128.onnx'), image: IMAGE },
+  squeezenet: { name: 'SqueezeNet 1.1 224x224', path: join(SHARED, 'models/squeezenet1_1.onnx'), image: IMAGE },
+};
+
+type PreparedRun = Awaited<ReturnType<typeof prepareRun>>;
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const range = (xs: readonly number[]) => [Math.min(...xs), Math.max(...xs)] as const;
+const fmt = (x: number, digits = 1) => x.toFixed(digits);
+const withRange = (xs: readonly number[], digits = 1) => {
+  const [lo, hi] = range(xs);
+  return xs.length > 1 ? `${fmt(median(xs), digits)} [${fmt(lo, digits)}-${fmt(hi, digits)}]` : fmt(xs[0]!, digits);
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// The full pipeline: the CLI's own extract and stats stages.
+
+const prepared = new Map<string, PreparedRun>();
+
+function runOptions(model: ModelSpec, samples: number | 'auto', stopAgreement?: number): RunOptions {
+  return {
+    stopAgreement,
+    model: model.path,
+    image: model.image,
+    perturb: 'paper',
+    samples,
+    maxSamples: 500,
+    stopping: STATS,
+    seed: 1,
+    params: {},
+    output: 'prob',
+    batchSize: BATCH,
+  };
+}
+
+async function prepare(model: ModelSpec, samples: number | 'auto', stopAgreement?: number): Promise<PreparedRun> {
+  const key = `${model.path}:${samples}:${stopAgreement}`;
+  let run = prepared.get(key);
+  if (!run) {
+    run = await prepareRun(runOptions(model, samples, stopAgreement));
+    prepared.set(key, run);
+  }
+  return run;
+}
+
+/** CPU seconds used so far by every thread of this process (workers and onnxruntime's threads included). */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+interface FullResult {
+  seconds: number;
+  /** CPU seconds of the whole process during the run. */
+  cpu: number;
+  extractSeconds: number;
+  statsSeconds: number;
+  samplesUsed: number;
+  timings: Record<string, number>;
+  /** --samples auto: samples, settled and agreement at every check. */
+  checks: { samples: number; settled: number; agreement: number }[];
+  summary: Summary;
+}
+
+/** One `extract` + `stats` run (perturb, which writes run.json and the copies' records, is not timed). */
+async function full(
+  model: ModelSpec,
+  samples: number | 'auto',
+  par: { workers?: number; threads?: number } = {},
+  stopAgreement?: number,
+): Promise<FullResult> {
+  const run = await prepare(model, samples, stopAgreement);
+  const dir = await mkdtemp(join(tmpdir(), 'ns-bench-'));
+  try {
+    await writePerturbStage(dir, run);
+    const c0 = cpuSeconds();
+    const t0 = performance.now();
+    const extracted = await runExtractStage(dir, run.config, par, quiet);
+    const t1 = performance.now();
+    const summary = await runStatsStage(dir, run.config, STATS);
+    const t2 = performance.now();
+    return {
+      seconds: (t2 - t0) / 1000,
+      cpu: cpuSeconds() - c0,
+      extractSeconds: (t1 - t0) / 1000,
+      statsSeconds: (t2 - t1) / 1000,
+      samplesUsed: extracted.samplesUsed,
+      timings: { ...extracted.timings },
+      checks: extracted.checks.map((c) => ({ samples: c.samples, settled: c.settled, agreement: c.agreement })),
+      summary,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bare inference: the unmodified model on pre-rendered copies, in worker sessions like the pool's.
+
+interface BareResult {
+  sessionSeconds: number;
+  runSeconds: number;
+  /** CPU seconds of the whole process: creating the sessions, running the copies. */
+  sessionCpu: number;
+  runCpu: number;
+}
+
+async function bare(model: ModelSpec, n: number, workers: number, threads: number): Promise<BareResult> {
+  const run = await prepare(model, n);
+  const input = run.input;
+  const size = input.data.length;
+  const copies = readPerturbationTable(perturbationTable(run.config.perturbation, input)).slice(0, BATCH);
+  const data = new Float32Array(BATCH * size);
+  copies.forEach((c, b) => {
+    renderCopy(input, c, data.subarray(b * size, (b + 1) * size));
+  });
+  const pool = new Piscina<BareTask, { sessionMs: number; runMs: number }>({
+    filename: fileURLToPath(new URL('./bare-worker.js', import.meta.url)),
+    minThreads: workers,
+    maxThreads: workers,
+  });
+  const task = {
+    modelPath: model.path,
+    threads,
+    inputName: run.config.model.input,
+    data,
+    dims: tensorDims(input, BATCH),
+  };
+  try {
+    const c0 = cpuSeconds();
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: workers }, () => pool.run({ ...task, batches: 0, last: 0 })));
+    const t1 = performance.now();
+    const c1 = cpuSeconds();
+    const batches = Math.floor(n / BATCH);
+    const share = (w: number) => Math.floor(batches / workers) + (w < batches % workers ? 1 : 0);
+    await Promise.all(
+      Array.from({ length: workers }, (_, w) =>
+        pool.run({ ...task, batches: share(w), last: w === 0 ? n % BATCH : 0 }),
+      ),
+    );
+    const t2 = performance.now();
+    return {
+      sessionSeconds: (t1 - t0) / 1000,
+      runSeconds: (t2 - t1) / 1000,
+      sessionCpu: c1 - c0,
+      runCpu: cpuSeconds() - c1,
+    };
+  } finally {
+    await pool.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Peak RSS in a fresh process.
+
+interface ChildResult {
+  seconds: number;
+  maxRssMB: number;
+  samplesUsed: number;
+}
+
+async function child(spec: { model: string; samples: number }): Promise<void> {
+  const r = await full(MODELS[spec.model]!, spec.samples);
+  const result: ChildResult = {
+    seconds: r.seconds,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    samplesUsed: r.samplesUsed,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function inChild(model: string, samples: number): ChildResult {
+  const r = spawnSync(
+    process.execPath,
+    [fileURLToPath(import.meta.url), '--child', JSON.stringify({ model, samples })],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
+  if (r.status !== 0) throw new Error(`child run failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as ChildResult;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Mean over layers of |A ∩ B| / |B| for the per-layer selections by `criterion`. */
+function agreement(a: Summary, b: Summary, criterion: 'byCorrelation' | 'byPrecision'): number {
+  let sum = 0;
+  let count = 0;
+  a.layers.forEach((l, k) => {
+    const ref = b.layers[k]![criterion].map((n) => n.channel);
+    if (ref.length === 0) return;
+    const set = new Set(l[criterion].map((n) => n.channel));
+    sum += ref.filter((c) => set.has(c)).length / ref.length;
+    count++;
+  });
+  return count ? sum / count : 1;
+}
+
+const log = (line = '') => process.stdout.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  const childSpec = arg('child');
+  if (childSpec) return child(JSON.parse(childSpec) as { model: string; samples: number });
+
+  const quick = process.argv.includes('--quick');
+  const repeats = Number(arg('repeats') ?? (quick ? 1 : 3));
+  const names = (arg('models') ?? 'vgg16,squeezenet').split(',');
+  if (!existsSync(IMAGE)) throw new Error(`${IMAGE} not found: the benchmark needs ../shared (models and images)`);
+  if (names.includes('vgg16') && !existsSync(MODELS.vgg16!.path)) {
+    log(`generating ${MODELS.vgg16!.path} (random weights, seed 1)`);
+    await writeVgg16(MODELS.vgg16!.path, { size: 128, classes: 2, seed: 1 });
+  }
+  const cores = availableParallelism();
+  const def = defaultParallelism(cores);
+  const started = performance.now();
+  log(`# neuronscope benchmark`);
+  log();
+  log(
+    `${cpus()[0]?.model ?? 'cpu'}, ${cores} cores, Node ${process.version}; batch ${BATCH}; every conv layer; paper ` +
+      `perturbation, seed 1; top-${STATS.topK}; ${repeats} repeat(s), median [range]; load average at start ` +
+      `${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+  );
+  log(
+    `default pool: ${def.workers} worker(s) x ${def.threads} thread(s); bare baselines: 1x${cores} and ${def.workers}x${def.threads}`,
+  );
+  const results: Record<string, unknown> = { cores, default: def, repeats, models: {} };
+
+  for (const name of names) {
+    const model = MODELS[name];
+    if (!model) throw new Error(`unknown model ${name} (vgg16, squeezenet)`);
+    if (!existsSync(model.path)) throw new Error(`${model.path} not found`);
+    log();
+    log(`## ${model.name}`);
+    const rows: Record<number, { bareOne: BareResult[]; barePool: BareResult[]; full: FullResult[] }> = {};
+    for (const n of [50, 500]) {
+      rows[n] = { bareOne: [], barePool: [], full: [] };
+      for (let r = 0; r < repeats; r++) {
+        rows[n].bareOne.push(await bare(model, n, 1, cores));
+        rows[n].barePool.push(await bare(model, n, def.workers, def.threads));
+        rows[n].full.push(await full(model, n));
+      }
+    }
+    const memory: Record<number, ChildResult> = {};
+    for (const n of [50, 1000]) memory[n] = inChild(name, n);
+    const compareRepeats = Math.min(repeats, 2);
+
+    log();
+    log('Overhead, end to end (bare: session creation + inference; full: the extract and stats stages):');
+    log();
+    log(`| N | bare 1 session x ${cores} threads img/s | bare pool img/s | full img/s | ratio (full / best bare) |`);
+    log('|---|---|---|---|---|');
+    const e2e = (b: BareResult, n: number) => n / (b.sessionSeconds + b.runSeconds);
+    const ratios: Record<number, number> = {};
+    for (const n of [50, 500]) {
+      const row = rows[n]!;
+      const bestBare = Math.max(median(row.bareOne.map((b) => e2e(b, n))), median(row.barePool.map((b) => e2e(b, n))));
+      const fullRate = row.full.map((f) => n / f.seconds);
+      ratios[n] = median(fullRate) / bestBare;
+      log(
+        `| ${n} | ${withRange(row.bareOne.map((b) => e2e(b, n)))} | ${withRange(row.barePool.map((b) => e2e(b, n)))} | ` +
+          `${withRange(fullRate)} | ${fmt(ratios[n], 3)} |`,
+      );
+    }
+    // Per copy: the slope between N = 50 and N = 500, which removes every fixed cost (sessions, tables, stats).
+    const slope = (a: number[], b: number[]) => (median(b) - median(a)) / 450;
+    const bareOneSlope = slope(
+      rows[50]!.bareOne.map((b) => b.runSeconds),
+      rows[500]!.bareOne.map((b) => b.runSeconds),
+    );
+    const barePoolSlope = slope(
+      rows[50]!.barePool.map((b) => b.runSeconds),
+      rows[500]!.barePool.map((b) => b.runSeconds),
+    );
+    const fullSlope = slope(
+      rows[50]!.full.map((f) => f.seconds),
+      rows[500]!.full.map((f) => f.seconds),
+    );
+    const bestSlope = Math.min(bareOneSlope, barePoolSlope);
+    log();
+    log(
+      `Per copy (slope from N = 50 to 500): bare 1x${cores} ${fmt(bareOneSlope * 1000, 2)} ms, bare pool ` +
+        `${fmt(barePoolSlope * 1000, 2)} ms, full ${fmt(fullSlope * 1000, 2)} ms: ratio ${fmt(bestSlope / fullSlope, 3)} ` +
+        `(analysis overhead ${fmt((fullSlope / bestSlope - 1) * 100, 1)}% per copy)`,
+    );
+    const t = rows[500]!.full.map((f) => f.timings);
+    const part = (key: string) => fmt(median(t.map((x) => x[key] ?? 0)) / 1000, 2);
+    log(
+      `Full run at N = 500, medians in s: extract ${fmt(median(rows[500]!.full.map((f) => f.extractSeconds)), 2)} ` +
+        `(setup ${part('setup')}, render ${part('render')} and inference ${part('inference')} summed over workers, ` +
+        `merge + tables ${part('merge')}, moments tables ${part('finish')}), stats ${fmt(median(rows[500]!.full.map((f) => f.statsSeconds)), 2)}`,
+    );
+
+    // CPU time of the whole process: what the work costs, whatever else the machine is running. With the pool's
+    // single-threaded sessions there is no spinning, so on an idle machine wall time ~ CPU time / cores.
+    const cpuSlope = (a: number[], b: number[]) => slope(a, b);
+    const bareCpuSlope = cpuSlope(
+      rows[50]!.barePool.map((b) => b.runCpu),
+      rows[500]!.barePool.map((b) => b.runCpu),
+    );
+    const fullCpuSlope = cpuSlope(
+      rows[50]!.full.map((f) => f.cpu),
+      rows[500]!.full.map((f) => f.cpu),
+    );
+    log();
+    log(
+      `CPU time of all threads (independent of other load; pool layout ${def.workers}x${def.threads} for both): per copy ` +
+        `bare ${fmt(bareCpuSlope * 1000, 2)} ms, full ${fmt(fullCpuSlope * 1000, 2)} ms: ratio ` +
+        `${fmt(bareCpuSlope / fullCpuSlope, 3)} (overhead ${fmt((fullCpuSlope / bareCpuSlope - 1) * 100, 1)}% per copy)`,
+    );
+    log();
+    log('| N | bare pool CPU s (sessions + copies) | full CPU s | ratio (bare / full) |');
+    log('|---|---|---|---|');
+    const cpuRatios: Record<number, number> = {};
+    for (const n of [50, 500]) {
+      const row = rows[n]!;
+      const bareCpu = row.barePool.map((b) => b.sessionCpu + b.runCpu);
+      const fullCpu = row.full.map((f) => f.cpu);
+      cpuRatios[n] = median(bareCpu) / median(fullCpu);
+      log(`| ${n} | ${withRange(bareCpu, 2)} | ${withRange(fullCpu, 2)} | ${fmt(cpuRatios[n], 3)} |`);
+    }
+
+    log();
+    log('Memory, peak RSS of a fresh process running extract + stats:');
+    log();
+    log(
+      `| N = 50 | N = 1000 | ratio (target <= 1.1) |\n|---|---|---|\n| ${fmt(memory[50]!.maxRssMB, 0)} MB | ` +
+        `${fmt(memory[1000]!.maxRssMB, 0)} MB | ${fmt(memory[1000]!.maxRssMB / memory[50]!.maxRssMB, 3)} |`,
+    );
+
+    // Workers: the defaults against one session with all the cores' threads, the full stages at N = 500.
+    const single: FullResult[] = [];
+    for (let r = 0; r < compareRepeats; r++) single.push(await full(model, 500, { workers: 1, threads: cores }));
+    const pooled = rows[500]!.full.slice(0, Math.max(compareRepeats, 1));
+    log();
+    log('Workers, full stages at N = 500 (img/s):');
+    log();
+    log(`| 1 session x ${cores} threads | ${def.workers} workers x ${def.threads} thread (default) | speed-up |`);
+    log('|---|---|---|');
+    const singleRate = single.map((f) => 500 / f.seconds);
+    const pooledRate = pooled.map((f) => 500 / f.seconds);
+    log(`| ${withRange(singleRate)} | ${withRange(pooledRate)} | ${fmt(median(pooledRate) / median(singleRate), 3)} |`);
+    log(
+      `(bare inference, steady state: 1x${cores} ${withRange(rows[500]!.bareOne.map((b) => 500 / b.runSeconds))} img/s, ` +
+        `${def.workers}x${def.threads} ${withRange(rows[500]!.barePool.map((b) => 500 / b.runSeconds))} img/s)`,
+    );
+
+    // Early stopping against a fixed N = 500: the default rule (agreement 0.9) and a looser one (0.8).
+    const fixed = pooled[0]!.summary;
+    const autoRuns: Record<string, FullResult[]> = {};
+    log();
+    log('Early stopping, --samples auto (at most 500 copies) against a fixed N = 500:');
+    log();
+    log(
+      '| --stop-agreement | fixed N = 500 s | auto s | copies used | speed-up | top-k agreement with N = 500, correlation | precision |',
+    );
+    log('|---|---|---|---|---|---|---|');
+    for (const stop of [0.9, 0.8]) {
+      const auto: FullResult[] = [];
+      for (let r = 0; r < compareRepeats; r++) auto.push(await full(model, 'auto', {}, stop));
+      autoRuns[stop] = auto;
+      const agreeCorr = auto.map((a) => agreement(a.summary, fixed, 'byCorrelation'));
+      const agreePrec = auto.map((a) => agreement(a.summary, fixed, 'byPrecision'));
+      log(
+        `| ${stop} | ${withRange(pooled.map((f) => f.seconds))} | ${withRange(auto.map((f) => f.seconds))} | ` +
+          `${auto.map((a) => a.samplesUsed).join(', ')} | ${fmt(median(pooled.map((f) => f.seconds)) / median(auto.map((f) => f.seconds)), 2)} | ` +
+          `${withRange(agreeCorr, 3)} | ${withRange(agreePrec, 3)} |`,
+      );
+    }
+
+    (results.models as Record<string, unknown>)[name] = {
+      model: model.name,
+      rows: Object.fromEntries(
+        Object.entries(rows).map(([n, row]) => [
+          n,
+          { bareOne: row.bareOne, barePool: row.barePool, full: row.full.map(({ summary: _, ...f }) => f) },
+        ]),
+      ),
+      ratios,
+      cpuRatios,
+      cpuPerCopy: { bare: bareCpuSlope, full: fullCpuSlope, ratio: bareCpuSlope / fullCpuSlope },
+      perCopy: { bareOne: bareOneSlope, barePool: barePoolSlope, full: fullSlope, ratio: bestSlope / fullSlope },
+      memory,
+      workers: { single: single.map(({ summary: _, ...f }) => f), pooled: pooled.map(({ summary: _, ...f }) => f) },
+      auto: Object.fromEntries(
+        Object.entries(autoRuns).map(([stop, runs]) => [
+          stop,
+          runs.map(({ summary, ...f }) => ({
+            ...f,
+            agreeCorrelation: agreement(summary, fixed, 'byCorrelation'),
+            agreePrecision: agreement(summary, fixed, 'byPrecision'),
+          })),
+        ]),
+      ),
+    };
+  }
+  log();
+  log(
+    `total ${fmt((performance.now() - started) / 1000, 0)} s; load average at the end ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
+  const out = join(ROOT, 'out/bench/results.json');
+  await mkdir(join(ROOT, 'out/bench'), { recursive: true });
+  await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
+  log(`results: ${out}`);
+}
+
+await main();
