@@ -3,7 +3,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type InputTensor, type LayerInfo, readParquetFile, tableMetadata } from '@neuronscope/core';
+import { type InputTensor, type LayerInfo, readParquetFile, tableMetadata, UserError } from '@neuronscope/core';
 import { computeMetrics } from '@neuronscope/metrics';
 import {
   createSession,
@@ -16,6 +16,7 @@ import {
 } from '@neuronscope/model';
 import { type CopyRecord, perturbationTable, readPerturbationTable, resolvePerturbation } from '@neuronscope/perturb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { tinyConvModel } from '../../model/test/fixtures.js';
 import { extract } from './extract.js';
 import { extractParallel, parallelism, type StoppingSettings } from './parallel.js';
 import { checkSchedule, createFlatSums, stratifiedOrder, topKSets, topKSetsWithHalves } from './stopping.js';
@@ -85,6 +86,79 @@ describe('stopping schedule and order', () => {
     expect(parallelism(1, undefined, 2)).toEqual({ workers: 1, threads: 2 });
     expect(parallelism(undefined, 2, 2)).toEqual({ workers: 1, threads: 2 });
     expect(parallelism(3, 3, 2)).toEqual({ workers: 3, threads: 3 });
+  });
+});
+
+describe('pooled extraction on a tiny model', () => {
+  const input: InputTensor = {
+    data: Float32Array.from({ length: 3 * 8 * 8 }, (_, i) => Math.sin(i * 0.7) + 0.2),
+    layout: 'NCHW',
+    channels: 3,
+    height: 8,
+    width: 8,
+  };
+  const layers: LayerInfo[] = [
+    { layer: 'r1', layerIndex: 0, convNode: 'conv1', op: 'Relu', channels: 4, height: 8, width: 8 },
+    { layer: 'c2', layerIndex: 1, convNode: 'conv2', op: 'Conv', channels: 2, height: 8, width: 8 },
+  ];
+  const spec = resolvePerturbation({ family: 'gaussian', samples: 13, seed: 3, params: {} });
+  const copies = readPerturbationTable(perturbationTable(spec, input));
+  const job = {
+    model: tinyConvModel(),
+    inputName: 'image',
+    outputName: 'scores',
+    input,
+    copies,
+    layers,
+    target: null,
+    output: 'logit' as const,
+    batchSize: 4,
+  };
+
+  it('writes the tables of the in-process reduction, within float32 rounding, and inputs.npy', async () => {
+    const pooled = await mkdtemp(join(tmpdir(), 'ns-tiny-'));
+    const result = await extractParallel({ ...job, outDir: pooled, workers: 2, dumpInputs: true });
+    expect(result.samplesUsed).toBe(13);
+    expect(result.files).toContain('inputs.npy');
+    const legacy = await mkdtemp(join(tmpdir(), 'ns-tiny-'));
+    const session = await createSession(withExtraOutputs(job.model, ['r1', 'c2']));
+    await extract({ ...job, session, outDir: legacy, dumpInputs: true });
+    await session.release();
+    expect(Buffer.compare(await readFile(join(pooled, 'inputs.npy')), await readFile(join(legacy, 'inputs.npy')))).toBe(
+      0,
+    );
+    for (const f of ['unit_stats.parquet', 'channel_stats.parquet']) {
+      const [a, b] = [await readParquetFile(join(legacy, f)), await readParquetFile(join(pooled, f))];
+      for (const column of ['sum_a', 'sum_aa', 'sum_ay']) {
+        const x = a.getChild(column)!.toArray() as Float64Array;
+        const y = b.getChild(column)!.toArray() as Float64Array;
+        const scale = x.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        for (let i = 0; i < x.length; i++) expect(Math.abs(x[i]! - y[i]!) / scale, `${f} ${column}`).toBeLessThan(1e-6);
+      }
+    }
+  });
+
+  it('turns a user error in a worker into a UserError', async () => {
+    const broken = copies.map((c, i) => (i === 5 ? { ...c, params: { sigma: -1 } } : c));
+    const dir = await mkdtemp(join(tmpdir(), 'ns-tiny-'));
+    await expect(extractParallel({ ...job, copies: broken, outDir: dir, workers: 2 })).rejects.toBeInstanceOf(
+      UserError,
+    );
+  });
+
+  it('with auto and inputs.npy, shortens the array to the copies that ran', async () => {
+    const many = readPerturbationTable(
+      perturbationTable(resolvePerturbation({ family: 'gaussian', samples: 40, seed: 3, params: {} }), input),
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'ns-tiny-'));
+    const auto = { topK: 1, eligibility: -1, minSamples: 8, agreement: 0 };
+    const result = await extractParallel({ ...job, copies: many, outDir: dir, workers: 1, dumpInputs: true, auto });
+    expect(result.stable).toBe(true);
+    expect(result.samplesUsed).toBeLessThan(40);
+    const bytes = await readFile(join(dir, 'inputs.npy'));
+    const header = bytes.subarray(10, 10 + bytes.readUInt16LE(8)).toString('latin1');
+    expect(header).toContain(`'shape': (${result.samplesUsed}, 3, 8, 8)`);
+    expect(bytes.length - 10 - bytes.readUInt16LE(8)).toBe(result.samplesUsed * 3 * 8 * 8 * 4);
   });
 });
 

@@ -25,7 +25,7 @@ import { reductionFragment } from '@neuronscope/model';
 import { type CopyRecord, renderCopy } from '@neuronscope/perturb';
 import { Piscina } from 'piscina';
 import type { ExtractResult } from './extract.js';
-import type { BatchTask, CleanResult, JobSpec, WorkerTask } from './protocol.js';
+import { type BatchTask, type CleanResult, type JobSpec, USER_ERROR_MARK, type WorkerTask } from './protocol.js';
 import { channelMeans } from './recorder.js';
 import { type SlotLayout, slotLayout, slotViews } from './slots.js';
 import {
@@ -136,8 +136,8 @@ function workerFile(): string {
 
 /** A worker's error as the user should see it. */
 function fromWorker(err: unknown): unknown {
-  if (err instanceof Error && (err.name === 'UserError' || err.message.startsWith('onnxruntime cannot load'))) {
-    return new UserError(err.message);
+  if (err instanceof Error && err.message.startsWith(USER_ERROR_MARK)) {
+    return new UserError(err.message.slice(USER_ERROR_MARK.length));
   }
   return err;
 }
@@ -204,9 +204,12 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
         () => inflight.delete(p),
         () => inflight.delete(p),
       );
-      return p.catch((err) => {
+      const result = p.catch((err) => {
         throw fromWorker(err);
       });
+      // Batches still in flight when another one fails are never awaited: their failure is not news.
+      result.catch(() => undefined);
+      return result;
     };
     const opening = Array.from({ length: workers - 1 }, () => run({ kind: 'open', job: spec }));
     const clean = (await run({ kind: 'clean', job: spec })) as CleanResult;
@@ -248,7 +251,8 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
     const setup = performance.now() - started;
 
     const batches = Math.ceil(order.length / job.batchSize);
-    const slotCount = Math.min(batches, 2 * workers);
+    // Three batches per worker in flight: one running, one queued, one waiting to be merged here.
+    const slotCount = Math.min(batches, 3 * workers);
     const free: ArrayBuffer[] = [];
     const submitted = new Map<number, Promise<ArrayBuffer>>();
     let next = 0;
@@ -288,6 +292,7 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
     let checking = 0;
     let used = 0;
     const yCentred = new Float64Array(job.batchSize);
+    const meanRows = layers.map((l) => new Float64Array(job.batchSize * l.channels));
     for (let index = 0; index < batches; index++) {
       while (next < batches && next - index < slotCount) submit();
       const slot = await submitted.get(index)!;
@@ -332,7 +337,7 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
         const c = l.channels;
         const m = moments.layers[k]!.channels;
         const clean64 = moments.cleanChannelMeans[k]!;
-        const out = new Float64Array(batch * c);
+        const out = meanRows[k]!;
         const d = views.means[k]!;
         for (let b = 0; b < batch; b++) {
           const e = yCentred[b]!;
@@ -350,7 +355,8 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
       });
       tables.writeBatch({
         copies: Int32Array.from(copies, (c) => c.copy),
-        logits: views.logits.slice(),
+        // The tables copy what they are given before the slot is reused.
+        logits: views.logits,
         y,
         top1,
         channelMeans: means,

@@ -63,3 +63,6 @@ export interface CleanResult {
   /** Every layer's activation of the clean copy, concatenated ([C, H, W] each). */
   readonly activations: Float32Array;
 }
+
+/** Starts the message of an Error a worker throws for a user error (errors lose their class between threads). */
+export const USER_ERROR_MARK = 'neuronscope user error: ';

@@ -4,11 +4,18 @@
  * of copies from the perturbation records, runs them, and hands back the slot that onnxruntime wrote the batch's
  * logits, channel means and per-unit partial sums into.
  */
-import { tensorDims } from '@neuronscope/core';
+import { tensorDims, UserError } from '@neuronscope/core';
 import { type CopyRecord, renderCopy } from '@neuronscope/perturb';
 import * as ort from 'onnxruntime-node';
 import { Piscina } from 'piscina';
-import type { BatchTask, CleanResult, CleanTask, JobSpec, WorkerTask } from './protocol.js';
+import {
+  type BatchTask,
+  type CleanResult,
+  type CleanTask,
+  type JobSpec,
+  USER_ERROR_MARK,
+  type WorkerTask,
+} from './protocol.js';
 import { type SlotLayout, slotViews } from './slots.js';
 
 interface WorkerState {
@@ -44,7 +51,7 @@ async function stateFor(job: JobSpec): Promise<WorkerState> {
     session = await ort.InferenceSession.create(bytes, options);
   } catch (err) {
     const firstLine = ((err as Error).message ?? String(err)).split('\n')[0]!.trim();
-    throw new Error(`onnxruntime cannot load the model: ${firstLine}`);
+    throw new UserError(`onnxruntime cannot load the model: ${firstLine}`);
   }
   const size = job.input.channels * job.input.height * job.input.width;
   state = {
@@ -152,8 +159,7 @@ async function batch(task: BatchTask) {
   return Piscina.move(task.slot);
 }
 
-/** The worker's entry point: one task at a time. */
-export default async function work(task: WorkerTask): Promise<unknown> {
+async function dispatch(task: WorkerTask): Promise<unknown> {
   switch (task.kind) {
     case 'open':
       await stateFor(task.job);
@@ -162,5 +168,18 @@ export default async function work(task: WorkerTask): Promise<unknown> {
       return clean(task);
     case 'batch':
       return batch(task);
+  }
+}
+
+/**
+ * The worker's entry point: one task at a time. Errors cross the thread boundary as plain Errors, so a user error
+ * (a copy whose recorded params are invalid, a model onnxruntime rejects) is marked in its message.
+ */
+export default async function work(task: WorkerTask): Promise<unknown> {
+  try {
+    return await dispatch(task);
+  } catch (err) {
+    if (err instanceof UserError) throw new Error(`${USER_ERROR_MARK}${err.message}`);
+    throw err;
   }
 }

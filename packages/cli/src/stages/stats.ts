@@ -76,6 +76,7 @@ export async function runStatsStage(dir: string, config: RunConfig, stats: Stats
       min: y.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY),
       max: y.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY),
     },
+    samplesUsed: metrics.output.count,
     copiesKeepingTarget: Array.from(top1).filter((t) => t === target).length / top1.length,
     layers: metrics.layers,
     total: metrics.total,
