@@ -24,7 +24,7 @@ import {
 import { reductionFragment } from '@neuronscope/model';
 import { type CopyRecord, renderCopy } from '@neuronscope/perturb';
 import { Piscina } from 'piscina';
-import type { ExtractResult } from './extract.js';
+import type { ExtractInput, ExtractResult } from './extract.js';
 import { type BatchTask, type CleanResult, type JobSpec, USER_ERROR_MARK, type WorkerTask } from './protocol.js';
 import { channelMeans } from './recorder.js';
 import { type SlotLayout, slotLayout, slotViews } from './slots.js';
@@ -47,31 +47,15 @@ import { EXTRACT_FILES, type LayerMoments, StreamedTables, writeMomentsTables } 
 export type StoppingSettings = Pick<StoppingRule, 'topK' | 'eligibility'> & Partial<StoppingRule>;
 
 /** Everything pooled extraction needs. */
-export interface ParallelExtractInput {
-  /** The model's bytes as loaded (the reductions are added here). */
+export interface ParallelExtractInput extends Omit<ExtractInput, 'session'> {
+  /** The model's bytes as loaded (the reductions are added here; each worker opens its own session). */
   readonly model: Uint8Array;
-  readonly inputName: string;
-  readonly outputName: string;
-  /** The clean preprocessed image. */
-  readonly input: InputTensor;
-  /** All the copies of the perturbation table, in copy order. */
-  readonly copies: readonly CopyRecord[];
-  readonly layers: readonly LayerInfo[];
-  /** Target class, or null for the clean image's top-1. */
-  readonly target: number | null;
-  readonly output: OutputMode;
-  /** Copies per inference call (1 for a model with a fixed batch of 1). */
-  readonly batchSize: number;
-  readonly outDir: string;
-  /** Also write `inputs.npy`: the exact float32 tensors fed to the model, in the order they ran. */
-  readonly dumpInputs?: boolean;
   /** Worker threads, each with its own session (default {@link defaultParallelism}). */
   readonly workers?: number;
   /** Intra-op threads of each session (default {@link defaultParallelism}). */
   readonly threads?: number;
   /** Stop early when the answer is stable (`--samples auto`); otherwise every copy runs, in copy order. */
   readonly auto?: StoppingSettings;
-  readonly onProgress?: (done: number, total: number) => void;
   /** Called after every check of the stopping rule. */
   readonly onCheck?: (check: StoppingCheck) => void;
 }
