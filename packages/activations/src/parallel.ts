@@ -1,10 +1,10 @@
 /**
  * Extraction on a pool of workers (piscina), each holding an onnxruntime session of the model with the in-graph
  * reductions of `@neuronscope/model`'s `withReductions`. Workers render their batch of copies from the perturbation
- * records and run it; only the batch's partial sums (float32, over at most one batch) come back, in a slot buffer
- * moved between the threads without copying. This thread merges them into float64 in batch order, whatever worker
- * ran which batch, so the tables are the same bytes for any number of workers (given the same threads per session),
- * and streams the per-copy tables. Memory is fixed by the layers and the number of slots, never by N.
+ * records, run it, and merge its partial sums (float32, over at most one batch) into float64 sums in shared
+ * memory, in batch order whatever worker ran which batch (merge.ts), so the tables are the same bytes for any
+ * number of workers (given the same threads per session). Only the per-copy outputs (logits, channel means) come
+ * back to this thread, which streams the per-copy tables. Memory is fixed by the layers and the workers, never by N.
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -12,26 +12,38 @@ import { fileURLToPath } from 'node:url';
 import {
   argmax,
   createMoments,
-  type InputTensor,
   type LayerInfo,
   type Moments,
-  type OutputMode,
   type OutputMoments,
   outputValue,
   tensorDims,
   UserError,
 } from '@neuronscope/core';
 import { reductionFragment } from '@neuronscope/model';
-import { type CopyRecord, renderCopy } from '@neuronscope/perturb';
+import { renderCopy } from '@neuronscope/perturb';
 import { Piscina } from 'piscina';
 import type { ExtractInput, ExtractResult } from './extract.js';
-import { type BatchTask, type CleanResult, type JobSpec, USER_ERROR_MARK, type WorkerTask } from './protocol.js';
+import {
+  createSharedSums,
+  mergedBatches,
+  type SharedSums,
+  setMergeLimit,
+  stopMerging,
+  type UnitSums,
+} from './merge.js';
+import {
+  type BatchResult,
+  type BatchTask,
+  type CleanResult,
+  type JobSpec,
+  USER_ERROR_MARK,
+  type WorkerTask,
+} from './protocol.js';
 import { channelMeans } from './recorder.js';
-import { type SlotLayout, slotLayout, slotViews } from './slots.js';
+import { type SlotLayout, slotLayout } from './slots.js';
 import {
   checkSchedule,
   checkStability,
-  createFlatSums,
   DEFAULT_STOPPING,
   type FlatLayout,
   type FlatSums,
@@ -60,14 +72,18 @@ export interface ParallelExtractInput extends Omit<ExtractInput, 'session'> {
   readonly onCheck?: (check: StoppingCheck) => void;
 }
 
-/** Where the time went (milliseconds; render and inference are summed over the workers). */
+/** Where the time went (milliseconds; render, inference, merge and wait are summed over the workers). */
 export interface ExtractTimings {
   /** Writing the model, starting the workers, creating the sessions, the clean copy. */
   readonly setup: number;
   readonly render: number;
   readonly inference: number;
-  /** Merging partial sums and writing the streamed tables, on this thread. */
+  /** Merging the per-unit partial sums into the shared float64 sums (workers). */
   readonly merge: number;
+  /** Workers waiting for their batch's turn to merge. */
+  readonly wait: number;
+  /** The per-copy outputs, channel statistics and streamed tables, on this thread. */
+  readonly tables: number;
   /** Stopping-rule checks. */
   readonly checks: number;
   /** Writing the moments tables. */
@@ -158,6 +174,8 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
     concurrentTasksPerWorker: 1,
   });
   let tables: StreamedTables | null = null;
+  // Workers waiting for their turn to merge must not wait for batches that will never come (error, early stop).
+  let stopOnExit: SharedSums | null = null;
   const inflight = new Set<Promise<unknown>>();
   try {
     const sharedInput = new Float32Array(new SharedArrayBuffer(size * 4));
@@ -207,20 +225,25 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
     const yShift = outputValue(cleanLogits, target, job.output);
     const shifts = new Float32Array(new SharedArrayBuffer(clean.activations.byteLength));
     shifts.set(clean.activations);
-    // With a single worker, this thread renders the next batch while the worker runs the current one.
-    const renderHere = workers === 1;
-    const layout = slotLayout(layers, job.batchSize, numClasses, size, Boolean(job.dumpInputs) || renderHere);
-    const moments = layerMoments(layers, layout, clean.activations);
-    const flat = { sumA: moments.sumA, sumAA: moments.sumAA, sumAY: moments.sumAY };
+    // With a single worker (or to keep the copies), this thread renders the next batch while a worker runs one.
+    const renderHere = workers === 1 || Boolean(job.dumpInputs);
+    const layout = slotLayout(layers, job.batchSize, numClasses, size);
+    const batches = Math.ceil(order.length / job.batchSize);
+    const schedule = rule ? checkSchedule(rule, job.batchSize, order.length) : [];
+    // The batches a check needs: merging waits there until the check is done.
+    const batchesAt = (copies: number | undefined) =>
+      copies === undefined ? batches : Math.ceil(copies / job.batchSize);
+    // auto: the half sums hold the first half-sample (even batches); the second is the full sums minus it.
+    const sums = createSharedSums(layout.totalUnits, rule !== null, batchesAt(schedule[0]));
+    stopOnExit = sums;
+    const moments = layerMoments(layers, layout, clean.activations, sums);
+    const half: FlatSums | null = sums.half ? { ...sums.half, count: 0, sumY: 0, sumYY: 0 } : null;
     const outputMoments: OutputMoments = { count: 0, yShift, sumY: 0, sumYY: 0, target, output: job.output };
     const flatLayout: FlatLayout = {
       channels: layers.map((l) => l.channels),
       unitsPerChannel: layers.map((l) => l.height * l.width),
       unitOffsets: layout.unitOffsets,
     };
-    // auto: the first half (even batches); the second is the full sums minus it.
-    const half = rule ? createFlatSums(layout.totalUnits) : null;
-    const schedule = rule ? checkSchedule(rule, job.batchSize, order.length) : [];
     const checks: StoppingCheck[] = [];
     let previousSets: LayerSets[] | null = null;
     let stable: boolean | null = rule ? false : null;
@@ -234,68 +257,58 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
     );
     const setup = performance.now() - started;
 
-    const batches = Math.ceil(order.length / job.batchSize);
-    // Three batches per worker in flight: one running, one queued, one waiting to be merged here.
-    const slotCount = Math.min(batches, 3 * workers);
-    const free: ArrayBuffer[] = [];
-    const submitted = new Map<number, Promise<ArrayBuffer>>();
+    // Two batches per worker in flight: one running, one queued (its copies rendered here, if this thread renders).
+    const inFlight = 2 * workers;
+    const submitted = new Map<number, { inputs: Float32Array | null; result: Promise<BatchResult> }>();
     let next = 0;
+    let rendering = 0;
     const submit = () => {
       const index = next++;
       const start = index * job.batchSize;
       const copies = order.slice(start, start + job.batchSize);
-      const slot = free.pop() ?? new ArrayBuffer(layout.length * 4);
-      let renderMs = 0;
+      let inputs: Float32Array | null = null;
       if (renderHere) {
         const t = performance.now();
-        const inputs = slotViews(slot, layout, copies.length).inputs;
+        inputs = new Float32Array(copies.length * size);
         copies.forEach((copy, b) => {
-          renderCopy(input, copy, inputs.subarray(b * size, (b + 1) * size));
+          renderCopy(input, copy, inputs!.subarray(b * size, (b + 1) * size));
         });
-        renderMs = performance.now() - t;
+        rendering += performance.now() - t;
       }
-      const task: BatchTask = {
-        kind: 'batch',
-        job: spec,
-        copies,
-        rendered: renderHere,
-        target,
-        yShift,
-        shifts,
-        layout,
-        slot,
-      };
-      rendering += renderMs;
-      submitted.set(index, run(task, [slot]) as Promise<ArrayBuffer>);
+      const task: BatchTask = { kind: 'batch', job: spec, index, copies, inputs, target, yShift, shifts, layout, sums };
+      submitted.set(index, { inputs, result: run(task) as Promise<BatchResult> });
     };
 
-    let rendering = 0;
     let render = 0;
     let inference = 0;
     let merge = 0;
+    let waiting = 0;
+    let bookkeeping = 0;
     let checking = 0;
     let used = 0;
     const yCentred = new Float64Array(job.batchSize);
     const meanRows = layers.map((l) => new Float64Array(job.batchSize * l.channels));
     for (let index = 0; index < batches; index++) {
-      while (next < batches && next - index < slotCount) submit();
-      const slot = await submitted.get(index)!;
+      while (next < batches && next - index < inFlight) submit();
+      const pending = submitted.get(index)!;
+      const result = await pending.result;
       submitted.delete(index);
+      if (!result.merged) throw new Error(`batch ${index} was not merged`);
       const t0 = performance.now();
       const copies = order.slice(index * job.batchSize, (index + 1) * job.batchSize);
       const batch = copies.length;
-      const views = slotViews(slot, layout, batch);
-      render += views.header[0]!;
-      inference += views.header[1]!;
-      if (job.dumpInputs) await tables.npy?.write(views.inputs);
+      render += result.render;
+      inference += result.inference;
+      merge += result.merge;
+      waiting += result.wait;
+      if (pending.inputs && tables.npy) await tables.npy.write(pending.inputs);
 
       // Outputs: y in float64 from the logits, as every other stage computes it.
-      // auto: even batches make the first half-sample.
       const even = half !== null && index % 2 === 0;
       const y = new Float64Array(batch);
       const top1 = new Int32Array(batch);
       for (let b = 0; b < batch; b++) {
-        const row = views.logits.subarray(b * numClasses, (b + 1) * numClasses);
+        const row = result.logits.subarray(b * numClasses, (b + 1) * numClasses);
         y[b] = outputValue(row, target, job.output);
         top1[b] = argmax(row);
         const e = y[b]! - yShift;
@@ -308,12 +321,6 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
         }
       }
       outputMoments.count += batch;
-
-      // Per-unit partial sums into float64, in batch order.
-      layers.forEach((_, k) => {
-        mergeLayer(flat, layout, views, k);
-        if (even) mergeLayer(half, layout, views, k);
-      });
       if (even) half.count += batch;
 
       // Channel means: the clean channel mean plus the graph's mean of d, in float64.
@@ -322,7 +329,7 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
         const m = moments.layers[k]!.channels;
         const clean64 = moments.cleanChannelMeans[k]!;
         const out = meanRows[k]!;
-        const d = views.means[k]!;
+        const d = result.means.subarray(layout.maxBatch * layout.channelOffsets[k]!);
         for (let b = 0; b < batch; b++) {
           const e = yCentred[b]!;
           for (let ch = 0; ch < c; ch++) {
@@ -339,27 +346,29 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
       });
       tables.writeBatch({
         copies: Int32Array.from(copies, (c) => c.copy),
-        // The tables copy what they are given before the slot is reused.
-        logits: views.logits,
+        logits: result.logits,
         y,
         top1,
         channelMeans: means,
       });
       for (const l of moments.layers) l.units.count += batch;
       used += batch;
-      free.push(slot);
       const t1 = performance.now();
-      merge += t1 - t0;
+      bookkeeping += t1 - t0;
       job.onProgress?.(used, order.length);
 
       if (rule && half && used === schedule[checks.length]) {
-        const sums: FlatSums = {
-          ...flat,
+        // Every batch up to this one is merged (they merge in order) and none after it (the limit).
+        if (mergedBatches(sums) !== index + 1) throw new Error('merge order broken');
+        const flatSums: FlatSums = {
+          sumA: sums.sumA,
+          sumAA: sums.sumAA,
+          sumAY: sums.sumAY,
           count: outputMoments.count,
           sumY: outputMoments.sumY,
           sumYY: outputMoments.sumYY,
         };
-        const [full, first, second] = topKSetsWithHalves(sums, half, shifts, flatLayout, rule);
+        const [full, first, second] = topKSetsWithHalves(flatSums, half, shifts, flatLayout, rule);
         const check = checkStability(full, [first, second], previousSets, used, rule);
         checks.push(check);
         previousSets = full;
@@ -369,10 +378,12 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
           stable = true;
           break;
         }
+        setMergeLimit(sums, batchesAt(schedule[checks.length]));
       }
     }
     // Batches still running after an early stop are not used.
-    await Promise.allSettled([...submitted.values()]);
+    stopMerging(sums);
+    await Promise.allSettled([...submitted.values()].map((s) => s.result));
     await tables.close(job.dumpInputs ? used : undefined);
     tables = null;
 
@@ -402,6 +413,8 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
         render: render + rendering,
         inference,
         merge,
+        wait: waiting,
+        tables: bookkeeping,
         checks: checking,
         finish,
         total: performance.now() - started,
@@ -411,39 +424,19 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
     await tables?.abort();
     throw err;
   } finally {
+    if (stopOnExit) stopMerging(stopOnExit);
     await Promise.allSettled([...inflight]);
     await pool.destroy();
   }
-}
-
-/** Adds layer k's partial sums of one batch (float32) into the float64 sums. */
-function mergeLayer(
-  into: { sumA: Float64Array; sumAA: Float64Array; sumAY: Float64Array },
-  layout: SlotLayout,
-  views: ReturnType<typeof slotViews>,
-  k: number,
-): void {
-  const units = layout.units[k]!;
-  const offset = layout.unitOffsets[k]!;
-  const sums = views.sums[k]!;
-  const squares = views.squares[k]!;
-  const sumA = into.sumA.subarray(offset, offset + units);
-  const sumAA = into.sumAA.subarray(offset, offset + units);
-  const sumAY = into.sumAY.subarray(offset, offset + units);
-  for (let i = 0; i < units; i++) sumA[i] = sumA[i]! + sums[i]!;
-  for (let i = 0; i < units; i++) sumAY[i] = sumAY[i]! + sums[units + i]!;
-  for (let i = 0; i < units; i++) sumAA[i] = sumAA[i]! + squares[i]!;
 }
 
 /**
  * The moments of every layer over one set of flat float64 arrays (a layer's moments are views into them), shifted
  * by the clean activation, and the clean channel means in float64.
  */
-function layerMoments(layers: readonly LayerInfo[], layout: SlotLayout, clean: Float32Array) {
+function layerMoments(layers: readonly LayerInfo[], layout: SlotLayout, clean: Float32Array, sums: UnitSums) {
   const shift = Float32Array.from(clean);
-  const sumA = new Float64Array(layout.totalUnits);
-  const sumAA = new Float64Array(layout.totalUnits);
-  const sumAY = new Float64Array(layout.totalUnits);
+  const { sumA, sumAA, sumAY } = sums;
   const cleanChannelMeans: Float64Array[] = [];
   const result: LayerMoments[] = layers.map((layer, k) => {
     const offset = layout.unitOffsets[k]!;

@@ -2,6 +2,7 @@
 import type { LayerInfo, Layout } from '@neuronscope/core';
 import type { ReductionNames } from '@neuronscope/model';
 import type { CopyRecord } from '@neuronscope/perturb';
+import type { SharedSums } from './merge.js';
 import type { SlotLayout } from './slots.js';
 
 /** One extraction, as every worker needs it; sent with each task (cheap: the big parts are shared or on disk). */
@@ -39,20 +40,37 @@ export interface CleanTask {
   readonly job: JobSpec;
 }
 
-/** Renders and runs one batch of copies into `slot`. */
+/** Renders and runs one batch of copies, then merges its partial sums into the shared sums in batch order. */
 export interface BatchTask {
   readonly kind: 'batch';
   readonly job: JobSpec;
+  /** The batch's place in the run: merged after batch `index - 1`. */
+  readonly index: number;
   readonly copies: readonly CopyRecord[];
-  /** The copies are already rendered into the slot's inputs (by the coordinator, ahead of the worker). */
-  readonly rendered: boolean;
+  /** The copies rendered by the coordinator (with one worker, or to keep them); otherwise the worker renders. */
+  readonly inputs: Float32Array | null;
   readonly target: number;
   readonly yShift: number;
   /** Every layer's shift, concatenated, in shared memory. */
   readonly shifts: Float32Array;
+  /** The worker's own output buffer for the batch (no rendered inputs in it). */
   readonly layout: SlotLayout;
-  /** Moved to the worker and back. */
-  readonly slot: ArrayBuffer;
+  readonly sums: SharedSums;
+}
+
+/** What a batch task returns: the small per-copy outputs (the per-unit sums went into the shared sums). */
+export interface BatchResult {
+  /** [batch, numClasses] */
+  readonly logits: Float32Array;
+  /** Channel means of d, per layer [batch, C] at `layout.maxBatch * layout.channelOffsets[k]`. */
+  readonly means: Float32Array;
+  /** Milliseconds: rendering, inference, waiting for the turn to merge, merging. */
+  readonly render: number;
+  readonly inference: number;
+  readonly wait: number;
+  readonly merge: number;
+  /** False when merging was stopped before this batch's turn: it is not part of the sums. */
+  readonly merged: boolean;
 }
 
 export type WorkerTask = OpenTask | CleanTask | BatchTask;

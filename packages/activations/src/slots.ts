@@ -1,11 +1,10 @@
 /**
- * The buffer one batch travels in between the coordinating thread and a worker. A slot is a single ArrayBuffer,
- * moved (not copied) to the worker with the task and back with the result; onnxruntime writes the reductions
- * straight into it (pre-allocated outputs), so a batch costs no allocation and no copy of the partial sums.
+ * A worker's output buffer: one ArrayBuffer that onnxruntime writes a batch's outputs straight into (pre-allocated
+ * outputs), reused for every batch, so a batch costs no allocation and no copy of the partial sums.
  */
 import type { LayerInfo } from '@neuronscope/core';
 
-/** Where each part of a batch lives inside a slot, in float32 elements (the header is float64). */
+/** Where each part of a batch lives inside a slot, in float32 elements. */
 export interface SlotLayout {
   /** Largest batch a slot holds. */
   readonly maxBatch: number;
@@ -34,23 +33,17 @@ export interface SlotLayout {
     readonly sums: number;
     /** Per layer [U]: sum d^2 (layer k at squares + unitOffsets[k]). */
     readonly squares: number;
-    /** [maxBatch, inputSize] the rendered copies (only when the inputs are kept). */
-    readonly inputs: number;
   };
   /** Float32 elements of a slot. */
   readonly length: number;
 }
 
-/** Float64 header at the start of a slot: the worker's render and inference times of the batch, in ms. */
-export const SLOT_HEADER = 4;
-
-/** The layout of a slot for these layers; `keepInputs` reserves room for the rendered copies. */
+/** The layout of a slot for these layers. */
 export function slotLayout(
   layers: readonly Pick<LayerInfo, 'channels' | 'height' | 'width'>[],
   maxBatch: number,
   numClasses: number,
   inputSize: number,
-  keepInputs: boolean,
 ): SlotLayout {
   const units = layers.map((l) => l.channels * l.height * l.width);
   const unitOffsets: number[] = [];
@@ -66,9 +59,9 @@ export function slotLayout(
     channelOffsets.push(totalChannels);
     totalChannels += c;
   }
-  // The float64 header takes 2 float32 elements per value; every part starts on a 16-element boundary.
+  // Every part starts on a 16-element boundary.
   const align = (n: number) => Math.ceil(n / 16) * 16;
-  let at = align(SLOT_HEADER * 2);
+  let at = 0;
   const take = (n: number) => {
     const start = at;
     at = align(at + n);
@@ -80,7 +73,6 @@ export function slotLayout(
     means: take(maxBatch * totalChannels),
     sums: take(2 * totalUnits),
     squares: take(totalUnits),
-    inputs: take(keepInputs ? maxBatch * inputSize : 0),
   };
   return {
     maxBatch,
@@ -99,7 +91,6 @@ export function slotLayout(
 
 /** Typed views of one slot for a batch of `batch` copies. */
 export interface SlotViews {
-  readonly header: Float64Array;
   /** [batch, numClasses] */
   readonly logits: Float32Array;
   /** [batch] */
@@ -110,21 +101,17 @@ export interface SlotViews {
   readonly sums: Float32Array[];
   /** Per layer [U]. */
   readonly squares: Float32Array[];
-  /** [batch, inputSize] when the layout keeps inputs, else empty. */
-  readonly inputs: Float32Array;
 }
 
 /** Views of `buffer` (a slot of `layout`) for a batch of `batch` copies. */
-export function slotViews(buffer: ArrayBuffer, layout: SlotLayout, batch: number): SlotViews {
+export function slotViews(buffer: ArrayBufferLike, layout: SlotLayout, batch: number): SlotViews {
   const f32 = (offset: number, length: number) => new Float32Array(buffer, offset * 4, length);
   const o = layout.offsets;
   return {
-    header: new Float64Array(buffer, 0, SLOT_HEADER),
     logits: f32(o.logits, batch * layout.numClasses),
     e: f32(o.e, batch),
     means: layout.channels.map((c, k) => f32(o.means + layout.maxBatch * layout.channelOffsets[k]!, batch * c)),
     sums: layout.units.map((u, k) => f32(o.sums + 2 * layout.unitOffsets[k]!, 2 * u)),
     squares: layout.units.map((u, k) => f32(o.squares + layout.unitOffsets[k]!, u)),
-    inputs: f32(o.inputs, o.inputs === layout.length ? 0 : batch * layout.inputSize),
   };
 }

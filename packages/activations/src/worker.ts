@@ -1,14 +1,16 @@
 /**
  * A piscina worker of the extraction pool. Each worker holds one onnxruntime session of the model with in-graph
  * reductions (created on its first task of a job, kept for the job's later tasks) and, per task, renders a batch
- * of copies from the perturbation records, runs them, and hands back the slot that onnxruntime wrote the batch's
- * logits, channel means and per-unit partial sums into.
+ * of copies from the perturbation records, runs them into its own output buffer, merges the batch's per-unit
+ * partial sums into the shared float64 sums when it is the batch's turn (merge.ts), and hands back the small
+ * per-copy outputs (logits, channel means).
  */
 import { tensorDims, UserError } from '@neuronscope/core';
 import { type CopyRecord, renderCopy } from '@neuronscope/perturb';
 import * as ort from 'onnxruntime-node';
-import { Piscina } from 'piscina';
+import { awaitTurn, finishTurn, mergeBatch } from './merge.js';
 import {
+  type BatchResult,
   type BatchTask,
   type CleanResult,
   type CleanTask,
@@ -27,8 +29,10 @@ interface WorkerState {
   /** Per layer: the shift fed to the graph, or zeros before the shifts are known. */
   shifts: Float32Array[] | null;
   readonly zeros: Float32Array[];
-  /** Rendered copies of a batch (when they are not kept in the slot). */
+  /** Rendered copies of a batch. */
   readonly batchInput: Float32Array;
+  /** onnxruntime's outputs of a batch (allocated on the first batch, when the layout is known). */
+  slot: ArrayBuffer | null;
 }
 
 let state: WorkerState | null = null;
@@ -62,6 +66,7 @@ async function stateFor(job: JobSpec): Promise<WorkerState> {
     shifts: null,
     zeros: job.layers.map((l) => new Float32Array(l.channels * l.height * l.width)),
     batchInput: new Float32Array(job.batchSize * size),
+    slot: null,
   };
   return state;
 }
@@ -70,7 +75,7 @@ async function stateFor(job: JobSpec): Promise<WorkerState> {
 async function runBatch(
   s: WorkerState,
   layout: SlotLayout,
-  buffer: ArrayBuffer,
+  buffer: ArrayBufferLike,
   data: Float32Array,
   batch: number,
   shifts: readonly Float32Array[],
@@ -129,7 +134,7 @@ async function clean(task: CleanTask): Promise<CleanResult> {
   return { logits: Float32Array.from(logits), activations };
 }
 
-async function batch(task: BatchTask) {
+async function batch(task: BatchTask): Promise<BatchResult> {
   const s = await stateFor(task.job);
   if (s.shifts === null || s.shifts.length === 0) {
     const flat = new Float32Array(task.shifts); // copy out of shared memory, once per job and worker
@@ -142,21 +147,39 @@ async function batch(task: BatchTask) {
     });
   }
   const layout = task.layout;
+  s.slot ??= new ArrayBuffer(layout.length * 4);
   const count = task.copies.length;
   const size = s.input.length;
-  const views = slotViews(task.slot, layout, count);
-  const data = layout.offsets.inputs === layout.length ? s.batchInput.subarray(0, count * size) : views.inputs;
+  const views = slotViews(s.slot, layout, count);
   const t0 = performance.now();
-  if (!task.rendered) {
+  let data = task.inputs;
+  if (data === null) {
+    data = s.batchInput.subarray(0, count * size);
     task.copies.forEach((copy: CopyRecord, b) => {
-      renderCopy({ ...task.job.input, data: s.input }, copy, data.subarray(b * size, (b + 1) * size));
+      renderCopy({ ...task.job.input, data: s.input }, copy, data!.subarray(b * size, (b + 1) * size));
     });
   }
   const t1 = performance.now();
-  await runBatch(s, layout, task.slot, data, count, s.shifts, task.target, task.yShift);
-  views.header[0] = t1 - t0;
-  views.header[1] = performance.now() - t1;
-  return Piscina.move(task.slot);
+  await runBatch(s, layout, s.slot, data, count, s.shifts, task.target, task.yShift);
+  const t2 = performance.now();
+  const { turn, waited } = awaitTurn(task.sums, task.index);
+  const t3 = performance.now();
+  if (turn) {
+    mergeBatch(task.sums, layout, views);
+    // auto: the even batches make the first half-sample.
+    if (task.sums.half && task.index % 2 === 0) mergeBatch(task.sums.half, layout, views);
+    finishTurn(task.sums, task.index);
+  }
+  const o = layout.offsets;
+  return {
+    logits: views.logits.slice(),
+    means: new Float32Array(s.slot, o.means * 4, layout.maxBatch * layout.totalChannels).slice(),
+    render: t1 - t0,
+    inference: t2 - t1,
+    wait: waited,
+    merge: performance.now() - t3,
+    merged: turn,
+  };
 }
 
 async function dispatch(task: WorkerTask): Promise<unknown> {

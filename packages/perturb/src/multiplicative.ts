@@ -1,7 +1,6 @@
 import type { InputTensor } from '@neuronscope/core';
 import { checkBuffers, layoutStrides, type PerturbationFamily, parseParams } from './family.js';
-import { NoiseCopyParams, type NoiseParams, NoiseParamsSchema } from './noise.js';
-import { Xoshiro128ss } from './rng.js';
+import { copyNormals, NoiseCopyParams, type NoiseParams, NoiseParamsSchema } from './noise.js';
 
 /**
  * Multiplicative Gaussian noise: x * (1 + eps), eps ~ N(0, sigma^2) i.i.d. per element, the same noise level
@@ -21,14 +20,16 @@ export const multiplicative: PerturbationFamily<NoiseParams> = {
       out.set(data);
       return;
     }
-    const rng = Xoshiro128ss.fromSeed(copySeed);
+    // Standard normals in (c, y, x) order.
+    const eps01 = copyNormals(copySeed, data.length);
+    let j = 0;
     const { channel: cs, row: ys, column: xs } = layoutStrides(input);
     // (c, y, x) order whatever the layout: a copy does not depend on the layout.
     for (let c = 0; c < input.channels; c++) {
       for (let y = 0; y < input.height; y++) {
         let o = c * cs + y * ys;
         for (let x = 0; x < input.width; x++, o += xs) {
-          out[o] = data[o]! * (1 + sigma * rng.normal());
+          out[o] = data[o]! * (1 + sigma * eps01[j++]!);
         }
       }
     }

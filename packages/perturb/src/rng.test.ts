@@ -71,6 +71,20 @@ describe('rng', () => {
     for (const count of counts) expect(Math.abs(count / 100_000 - 0.2)).toBeLessThan(0.01);
   });
 
+  it('fills normals in bulk exactly as one draw at a time, across odd lengths and spares', () => {
+    const one = Xoshiro128ss.fromSeed(77);
+    const bulk = Xoshiro128ss.fromSeed(77);
+    for (const n of [1, 2, 7, 0, 1000, 3, 1]) {
+      const expected = Float64Array.from({ length: n }, () => one.normal());
+      const got = new Float64Array(n);
+      bulk.fillNormal(got);
+      expect(got).toEqual(expected);
+    }
+    // Same state afterwards: the streams continue identically.
+    expect(bulk.nextInt32()).toBe(one.nextInt32());
+    expect(bulk.normal()).toBe(one.normal());
+  });
+
   it('generates 150k normals in a few milliseconds', () => {
     const rng = Xoshiro128ss.fromSeed(1);
     let sink = 0;

@@ -34,6 +34,7 @@ import { type Summary, tensorDims } from '@neuronscope/core';
 import { perturbationTable, readPerturbationTable, renderCopy } from '@neuronscope/perturb';
 import { Piscina } from 'piscina';
 import type { BareTask } from './bare-worker.js';
+import { measureFloor } from './floor.js';
 import { writeVgg16 } from './make-vgg16.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -167,7 +168,8 @@ interface BareResult {
   runCpu: number;
 }
 
-async function bare(model: ModelSpec, n: number, workers: number, threads: number): Promise<BareResult> {
+/** The first batch of copies of a run of `n` copies, rendered, and its dims. */
+async function firstBatch(model: ModelSpec, n: number): Promise<{ data: Float32Array; dims: number[] }> {
   const run = await prepare(model, n);
   const input = run.input;
   const size = input.data.length;
@@ -176,6 +178,12 @@ async function bare(model: ModelSpec, n: number, workers: number, threads: numbe
   copies.forEach((c, b) => {
     renderCopy(input, c, data.subarray(b * size, (b + 1) * size));
   });
+  return { data, dims: tensorDims(input, BATCH) };
+}
+
+async function bare(model: ModelSpec, n: number, workers: number, threads: number): Promise<BareResult> {
+  const run = await prepare(model, n);
+  const { data, dims } = await firstBatch(model, n);
   const pool = new Piscina<BareTask, { sessionMs: number; runMs: number }>({
     filename: fileURLToPath(new URL('./bare-worker.js', import.meta.url)),
     minThreads: workers,
@@ -186,7 +194,7 @@ async function bare(model: ModelSpec, n: number, workers: number, threads: numbe
     threads,
     inputName: run.config.model.input,
     data,
-    dims: tensorDims(input, BATCH),
+    dims,
   };
   try {
     const c0 = cpuSeconds();
@@ -353,8 +361,9 @@ async function main(): Promise<void> {
     const part = (key: string) => fmt(median(t.map((x) => x[key] ?? 0)) / 1000, 2);
     log(
       `Full run at N = 500, medians in s: extract ${fmt(median(rows[500]!.full.map((f) => f.extractSeconds)), 2)} ` +
-        `(setup ${part('setup')}, render ${part('render')} and inference ${part('inference')} summed over workers, ` +
-        `merge + tables ${part('merge')}, moments tables ${part('finish')}), stats ${fmt(median(rows[500]!.full.map((f) => f.statsSeconds)), 2)}`,
+        `(setup ${part('setup')}; summed over the workers: render ${part('render')}, inference ${part('inference')}, ` +
+        `merge ${part('merge')}, waiting for the turn to merge ${part('wait')}; per-copy tables ${part('tables')} and ` +
+        `moments tables ${part('finish')} on the coordinating thread), stats ${fmt(median(rows[500]!.full.map((f) => f.statsSeconds)), 2)}`,
     );
 
     // CPU time of the whole process: what the work costs, whatever else the machine is running. With the pool's
@@ -385,6 +394,22 @@ async function main(): Promise<void> {
       cpuRatios[n] = median(bareCpu) / median(fullCpu);
       log(`| ${n} | ${withRange(bareCpu, 2)} | ${withRange(fullCpu, 2)} | ${fmt(cpuRatios[n], 3)} |`);
     }
+
+    // The floor: what reading every recorded activation costs at the least inside onnxruntime.
+    const { data: floorData, dims: floorDims } = await firstBatch(model, 500);
+    const floor = await measureFloor(model.path, floorData, floorDims);
+    log();
+    log(
+      `The floor, one single-threaded session, batch ${BATCH}, per copy (medians of 7 rounds of 3 runs; bare runs first and last, 14 rounds):`,
+    );
+    log();
+    log('| bare | + channel means (NCHWc, read once) | + one sum per unit (leaves NCHWc, read once) | + neuronscope reductions |');
+    log('|---|---|---|---|');
+    const floorCell = (ms: number) => `${fmt(ms, 2)} ms (ratio ${fmt(floor.bare / ms, 3)})`;
+    log(
+      `| ${fmt(floor.bare, 2)} ms | ${floorCell(floor.channelMeans)} | ${floorCell(floor.oneSumPerUnit)} | ` +
+        `${floorCell(floor.neuronscope)} |`,
+    );
 
     log();
     log('Memory, peak RSS of a fresh process running extract + stats:');
@@ -447,6 +472,7 @@ async function main(): Promise<void> {
       cpuPerCopy: { bare: bareCpuSlope, full: fullCpuSlope, ratio: bareCpuSlope / fullCpuSlope },
       perCopy: { bareOne: bareOneSlope, barePool: barePoolSlope, full: fullSlope, ratio: bestSlope / fullSlope },
       memory,
+      floor,
       workers: { single: single.map(({ summary: _, ...f }) => f), pooled: pooled.map(({ summary: _, ...f }) => f) },
       auto: Object.fromEntries(
         Object.entries(autoRuns).map(([stop, runs]) => [
