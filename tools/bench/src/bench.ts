@@ -403,7 +403,9 @@ async function main(): Promise<void> {
       `The floor, one single-threaded session, batch ${BATCH}, per copy (medians of 7 rounds of 3 runs; bare runs first and last, 14 rounds):`,
     );
     log();
-    log('| bare | + channel means (NCHWc, read once) | + one sum per unit (leaves NCHWc, read once) | + neuronscope reductions |');
+    log(
+      '| bare | + channel means (NCHWc, read once) | + one sum per unit (leaves NCHWc, read once) | + neuronscope reductions |',
+    );
     log('|---|---|---|---|');
     const floorCell = (ms: number) => `${fmt(ms, 2)} ms (ratio ${fmt(floor.bare / ms, 3)})`;
     log(

@@ -121,7 +121,8 @@ export async function measureFloor(
         for (let i = 0; i < 3; i++) await session.run(feeds);
         times.push((performance.now() - t) / 3 / batch);
       }
-      (perCopy[name === 'bareAgain' ? 'bare' : name] ??= []).push(...times);
+      const key = name === 'bareAgain' ? 'bare' : name;
+      perCopy[key] = [...(perCopy[key] ?? []), ...times];
     } finally {
       await session.release();
     }
