@@ -29,7 +29,7 @@ export function summaryText(s: Summary): string {
   const lines = [
     `model  ${s.run.model.path}`,
     `image  ${s.run.image.path}`,
-    `target ${target}, p = ${fmt(top && top.index === s.target.index ? top.probability : (s.predictions.find((p) => p.index === s.target.index)?.probability ?? null))}; ${s.run.perturbation.family} perturbation, N = ${s.run.perturbation.samples}, seed ${s.run.perturbation.seed}`,
+    `target ${target}, p = ${fmt(top && top.index === s.target.index ? top.probability : (s.predictions.find((p) => p.index === s.target.index)?.probability ?? null))}; ${s.run.perturbation.family} perturbation, N = ${s.samplesUsed ?? s.run.perturbation.samples}, seed ${s.run.perturbation.seed}`,
     `copies keeping the target as top-1: ${(100 * s.copiesKeepingTarget).toFixed(0)}%`,
     '',
     textTable(

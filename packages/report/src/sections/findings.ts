@@ -46,7 +46,7 @@ function copies(ctx: ReportContext): string {
   const s = ctx.summary;
   const o = s.outputOverCopies;
   return (
-    `Over the ${count(s.run.perturbation.samples)} <code>${escapeHtml(s.run.perturbation.family)}</code> copies, ` +
+    `Over the ${count(s.samplesUsed ?? s.run.perturbation.samples)} <code>${escapeHtml(s.run.perturbation.family)}</code> copies, ` +
     `${percent(s.copiesKeepingTarget)} keep the target as their top-1 class; y (${outputName(s)}) is ${general(o.clean)} ` +
     `on the clean image and ${general(o.mean)} ± ${general(o.std)} over the copies (from ${general(o.min)} to ${general(o.max)}).`
   );
