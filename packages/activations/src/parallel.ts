@@ -245,6 +245,8 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
       unitOffsets: layout.unitOffsets,
     };
     const checks: StoppingCheck[] = [];
+    // auto: the sums at the last check (full and half), allocated at the first.
+    let snapshot: { full: UnitSums; half: UnitSums } | null = null;
     let previousSets: LayerSets[] | null = null;
     let stable: boolean | null = rule ? false : null;
 
@@ -358,17 +360,21 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
       job.onProgress?.(used, order.length);
 
       if (rule && half && used === schedule[checks.length]) {
-        // Every batch up to this one is merged (they merge in order) and none after it (the limit).
+        // Every batch up to this one is merged (they merge in order) and none after it (the limit). The check
+        // reads a copy of the sums, so the workers merge on while it runs instead of waiting for it.
         if (mergedBatches(sums) !== index + 1) throw new Error('merge order broken');
+        snapshot ??= { full: sameSize(sums), half: sameSize(sums) };
+        copyInto(snapshot.full, sums);
+        copyInto(snapshot.half, sums.half!);
+        setMergeLimit(sums, batchesAt(schedule[checks.length + 1]));
         const flatSums: FlatSums = {
-          sumA: sums.sumA,
-          sumAA: sums.sumAA,
-          sumAY: sums.sumAY,
+          ...snapshot.full,
           count: outputMoments.count,
           sumY: outputMoments.sumY,
           sumYY: outputMoments.sumYY,
         };
-        const [full, first, second] = topKSetsWithHalves(flatSums, half, shifts, flatLayout, rule);
+        const flatHalf: FlatSums = { ...half, ...snapshot.half };
+        const [full, first, second] = topKSetsWithHalves(flatSums, flatHalf, shifts, flatLayout, rule);
         const check = checkStability(full, [first, second], previousSets, used, rule);
         checks.push(check);
         previousSets = full;
@@ -378,12 +384,12 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
           stable = true;
           break;
         }
-        setMergeLimit(sums, batchesAt(schedule[checks.length]));
       }
     }
-    // Batches still running after an early stop are not used.
+    // Batches still running after an early stop are not used: the sums go back to those of the stopping check.
     stopMerging(sums);
     await Promise.allSettled([...submitted.values()].map((s) => s.result));
+    if (stable && snapshot) copyInto(sums, snapshot.full);
     await tables.close(job.dumpInputs ? used : undefined);
     tables = null;
 
@@ -428,6 +434,19 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
     await Promise.allSettled([...inflight]);
     await pool.destroy();
   }
+}
+
+/** Zeroed private arrays the size of `sums`. */
+function sameSize(sums: UnitSums): UnitSums {
+  const n = sums.sumA.length;
+  return { sumA: new Float64Array(n), sumAA: new Float64Array(n), sumAY: new Float64Array(n) };
+}
+
+/** Copies `from` into `to`. */
+function copyInto(to: UnitSums, from: UnitSums): void {
+  to.sumA.set(from.sumA);
+  to.sumAA.set(from.sumAA);
+  to.sumAY.set(from.sumAY);
 }
 
 /**

@@ -194,54 +194,43 @@ export function topKSetsWithHalves(
     outputOf(sums.count - half.count, sums.sumY - half.sumY, sums.sumYY - half.sumYY),
   ];
   const result: [LayerSets[], LayerSets[], LayerSets[]] = [[], [], []];
-  const rSum = new Float64Array(3);
-  const rCount = new Float64Array(3);
-  const vSum = new Float64Array(3);
-  const meanSum = new Float64Array(3);
-  const a = new Float64Array(3);
-  const aa = new Float64Array(3);
-  const ay = new Float64Array(3);
+  const { sumA, sumAA, sumAY } = sums;
+  const hA = half.sumA;
+  const hAA = half.sumAA;
+  const hAY = half.sumAY;
   layout.channels.forEach((channels, k) => {
     const per = layout.unitsPerChannel[k]!;
     const correlation = [0, 1, 2].map(() => new Float64Array(channels));
     const precision = [0, 1, 2].map(() => new Float64Array(channels));
     const eligible = [0, 1, 2].map(() => new Uint8Array(channels));
-    let i = layout.unitOffsets[k]!;
     for (let c = 0; c < channels; c++) {
-      rSum.fill(0);
-      rCount.fill(0);
-      vSum.fill(0);
-      meanSum.fill(0);
-      for (let u = 0; u < per; u++, i++) {
-        a[0] = sums.sumA[i]!;
-        aa[0] = sums.sumAA[i]!;
-        ay[0] = sums.sumAY[i]!;
-        a[1] = half.sumA[i]!;
-        aa[1] = half.sumAA[i]!;
-        ay[1] = half.sumAY[i]!;
-        a[2] = a[0]! - a[1]!;
-        aa[2] = aa[0]! - aa[1]!;
-        ay[2] = ay[0]! - ay[1]!;
-        const s = shift[i]!;
-        for (let j = 0; j < 3; j++) {
-          const { n, eY, sdY } = samples[j]!;
-          const m1 = a[j]! / n;
-          const m2 = aa[j]! / n;
+      const first = layout.unitOffsets[k]! + c * per;
+      // Sample by sample over the channel's units (they stay in cache): j = 0 full, 1 half, 2 full minus half.
+      for (let j = 0; j < 3; j++) {
+        const { n, eY, sdY } = samples[j]!;
+        let rSum = 0;
+        let rCount = 0;
+        let vSum = 0;
+        let meanSum = 0;
+        for (let i = first; i < first + per; i++) {
+          const a = j === 0 ? sumA[i]! : j === 1 ? hA[i]! : sumA[i]! - hA[i]!;
+          const aa = j === 0 ? sumAA[i]! : j === 1 ? hAA[i]! : sumAA[i]! - hAA[i]!;
+          const m1 = a / n;
+          const m2 = aa / n;
           let v = m2 - m1 * m1;
           if (v <= 4 * n * Number.EPSILON * m2) v = 0;
-          vSum[j] = vSum[j]! + v;
-          meanSum[j] = meanSum[j]! + s + m1;
+          vSum += v;
+          meanSum += shift[i]! + m1;
           if (v > 0 && sdY > 0) {
-            const r = (ay[j]! / n - m1 * eY) / (Math.sqrt(v) * sdY);
-            rSum[j] = rSum[j]! + Math.min(1, Math.abs(r));
-            rCount[j] = rCount[j]! + 1;
+            const ay = j === 0 ? sumAY[i]! : j === 1 ? hAY[i]! : sumAY[i]! - hAY[i]!;
+            const r = (ay / n - m1 * eY) / (Math.sqrt(v) * sdY);
+            rSum += Math.min(1, Math.abs(r));
+            rCount++;
           }
         }
-      }
-      for (let j = 0; j < 3; j++) {
-        correlation[j]![c] = rCount[j] ? rSum[j]! / rCount[j]! : Number.NaN;
-        precision[j]![c] = per / vSum[j]!;
-        eligible[j]![c] = meanSum[j]! / per >= rule.eligibility ? 1 : 0;
+        correlation[j]![c] = rCount ? rSum / rCount : Number.NaN;
+        precision[j]![c] = per / vSum;
+        eligible[j]![c] = meanSum / per >= rule.eligibility ? 1 : 0;
       }
     }
     for (let j = 0; j < 3; j++) {
