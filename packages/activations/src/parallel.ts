@@ -199,8 +199,8 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
     };
 
     // Every worker loads its session at once; one of them also runs the clean copy.
-    const run = (task: WorkerTask, transferList?: ArrayBuffer[]) => {
-      const p = pool.run(task, transferList ? { transferList } : {});
+    const run = (task: WorkerTask) => {
+      const p = pool.run(task);
       inflight.add(p);
       p.then(
         () => inflight.delete(p),
