@@ -1,5 +1,5 @@
 import type { InputTensor } from '@neuronscope/core';
-import { checkBuffers, layoutStrides, type PerturbationFamily, parseParams } from './family.js';
+import { checkBuffers, type PerturbationFamily, parseParams } from './family.js';
 import { copyNormals, NoiseCopyParams, type NoiseParams, NoiseParamsSchema } from './noise.js';
 
 /** Additive Gaussian noise: x + eps, eps ~ N(0, sigma^2) i.i.d. per element; copy 0 is clean by default. */
@@ -16,18 +16,10 @@ export const gaussian: PerturbationFamily<NoiseParams> = {
       out.set(data);
       return;
     }
-    // Standard normals in (c, y, x) order.
-    const eps01 = copyNormals(copySeed, data.length);
-    let j = 0;
-    const { channel: cs, row: ys, column: xs } = layoutStrides(input);
-    // (c, y, x) order whatever the layout: a copy does not depend on the layout.
-    for (let c = 0; c < input.channels; c++) {
-      for (let y = 0; y < input.height; y++) {
-        let o = c * cs + y * ys;
-        for (let x = 0; x < input.width; x++, o += xs) {
-          out[o] = data[o]! + sigma * eps01[j++]!;
-        }
-      }
+    // One standard normal per element, indexed like the tensor.
+    const eps01 = copyNormals(copySeed, input);
+    for (let o = 0; o < data.length; o++) {
+      out[o] = data[o]! + sigma * eps01[o]!;
     }
   },
 };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { layoutStrides, type TensorShape } from './family.js';
 import { Xoshiro128ss } from './rng.js';
 
 /** Settings shared by the i.i.d. noise families `gaussian` and `multiplicative`. */
@@ -17,15 +18,31 @@ export const NoiseCopyParams = z.strictObject({
   clean: z.boolean(),
 });
 
-let scratch = new Float64Array(0);
+let drawn = new Float64Array(0);
+let placed = new Float64Array(0);
 
 /**
- * The first `count` standard normals of a copy's stream (what `count` calls of `Xoshiro128ss.fromSeed(seed)
- * .normal()` return), in a buffer reused by the next call: rendering a copy allocates nothing.
+ * A copy's standard normals for every element of a tensor of `shape`, indexed like the tensor: element (c, y, x)
+ * gets normal number (c * height + y) * width + x of the stream `Xoshiro128ss.fromSeed(seed)`, whatever the
+ * layout, so a copy does not depend on the layout. The buffer is reused by the next call: rendering a copy
+ * allocates nothing.
  */
-export function copyNormals(seed: number, count: number): Float64Array {
-  if (scratch.length < count) scratch = new Float64Array(count);
-  const out = scratch.subarray(0, count);
-  Xoshiro128ss.fromSeed(seed).fillNormal(out);
+export function copyNormals(seed: number, shape: TensorShape): Float64Array {
+  const { channels, height, width } = shape;
+  const count = channels * height * width;
+  if (drawn.length < count) drawn = new Float64Array(count);
+  const stream = drawn.subarray(0, count);
+  Xoshiro128ss.fromSeed(seed).fillNormal(stream);
+  const { channel: cs, row: ys, column: xs } = layoutStrides(shape);
+  if (cs === height * width && ys === width && xs === 1) return stream; // NCHW: stream order is tensor order
+  if (placed.length < count) placed = new Float64Array(count);
+  const out = placed.subarray(0, count);
+  let j = 0;
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < height; y++) {
+      let o = c * cs + y * ys;
+      for (let x = 0; x < width; x++, o += xs) out[o] = stream[j++]!;
+    }
+  }
   return out;
 }

@@ -1,6 +1,6 @@
 import type { InputTensor } from '@neuronscope/core';
 import { z } from 'zod';
-import { checkBuffers, layoutStrides, type PerturbationFamily, parseParams } from './family.js';
+import { checkBuffers, type PerturbationFamily, parseParams } from './family.js';
 import { copyNormals } from './noise.js';
 
 const PaperParams = z.strictObject({
@@ -33,19 +33,11 @@ export const paper: PerturbationFamily<PaperParams> = {
       out.set(data);
       return;
     }
-    // Standard normals in (c, y, x) order.
-    const eps01 = copyNormals(copySeed, data.length);
-    let j = 0;
-    const { channel: cs, row: ys, column: xs } = layoutStrides(input);
-    // Elements are visited in (c, y, x) order whatever the layout, so a copy does not depend on the layout.
-    for (let c = 0; c < input.channels; c++) {
-      for (let y = 0; y < input.height; y++) {
-        let o = c * cs + y * ys;
-        for (let x = 0; x < input.width; x++, o += xs) {
-          const eps = sigma * eps01[j++]!;
-          out[o] = data[o]! * (1 + scale * eps);
-        }
-      }
+    // One standard normal per element, indexed like the tensor.
+    const eps01 = copyNormals(copySeed, input);
+    for (let o = 0; o < data.length; o++) {
+      const eps = sigma * eps01[o]!;
+      out[o] = data[o]! * (1 + scale * eps);
     }
   },
 };
