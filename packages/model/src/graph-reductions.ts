@@ -17,13 +17,13 @@
  * sums in float64. With B = 1, s = 0 (and any target) `sums[0]` is the copy's activation itself, exactly: the
  * clean run that fixes the shifts goes through the same graph.
  *
- * The nodes are appended to the serialized model without decoding or re-encoding it (protobuf merges repeated
- * fields of the singular `graph` message, as {@link withExtraOutputs} relies on), so this costs nothing for a model
- * of any size.
+ * The nodes are appended to the serialized model without decoding or re-encoding it (wire.ts), so this costs
+ * nothing for a model of any size.
  */
 import type { LayerInfo, OutputMode } from '@neuronscope/core';
 import type onnxProto from 'onnx-proto';
 import { ONNX_FLOAT, onnx } from './onnx-graph.js';
+import { concatBytes, graphFragment, wireFields } from './wire.js';
 
 const ONNX_INT64 = 7;
 const ONNX_DOUBLE = 11;
@@ -67,60 +67,26 @@ export interface ReductionFragment {
   readonly names: ReductionNames;
 }
 
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LENGTH_DELIMITED = 2;
-const WIRE_FIXED32 = 5;
-const MODEL_OPSET_IMPORT_FIELD = 8;
+const MODEL_OPSET_IMPORT_FIELD = 8; // ModelProto.opset_import
+const OPSET_DOMAIN_FIELD = 1; // OperatorSetIdProto.domain
+const OPSET_VERSION_FIELD = 2; // OperatorSetIdProto.version
 
 /**
  * Version of the default ONNX domain a serialized model imports (the highest, if it says more than once), read
  * from the top-level fields without decoding the graph. 1 when it imports none.
  */
 export function defaultOpset(bytes: Uint8Array): number {
-  let pos = 0;
-  const varint = (): number => {
-    let result = 0;
-    let factor = 1;
-    for (;;) {
-      if (pos >= bytes.length) throw new Error('protobuf: truncated varint');
-      const b = bytes[pos++]!;
-      result += (b & 0x7f) * factor;
-      if (b < 0x80) return result;
-      factor *= 128;
-    }
-  };
   const decoder = new TextDecoder();
   let opset = 0;
-  while (pos < bytes.length) {
-    const key = varint();
-    const field = Math.floor(key / 8);
-    const wire = key % 8;
-    if (wire === WIRE_VARINT) varint();
-    else if (wire === WIRE_FIXED64) pos += 8;
-    else if (wire === WIRE_FIXED32) pos += 4;
-    else if (wire === WIRE_LENGTH_DELIMITED) {
-      const length = varint();
-      const end = pos + length;
-      if (field === MODEL_OPSET_IMPORT_FIELD) {
-        // OperatorSetIdProto { domain = 1 (string), version = 2 (int64) }
-        let domain = '';
-        let version = 0;
-        while (pos < end) {
-          const k = varint();
-          if (k === (1 << 3) + WIRE_LENGTH_DELIMITED) {
-            const n = varint();
-            domain = decoder.decode(bytes.subarray(pos, pos + n));
-            pos += n;
-          } else if (k === (2 << 3) + WIRE_VARINT) version = varint();
-          else if (k % 8 === WIRE_VARINT) varint();
-          else if (k % 8 === WIRE_LENGTH_DELIMITED) pos += varint();
-          else pos += k % 8 === WIRE_FIXED64 ? 8 : 4;
-        }
-        if (domain === '' || domain === 'ai.onnx') opset = Math.max(opset, version);
-      }
-      pos = end;
-    } else throw new Error(`protobuf: unsupported wire type ${wire}`);
+  for (const entry of wireFields(bytes)) {
+    if (entry.field !== MODEL_OPSET_IMPORT_FIELD || !entry.payload) continue;
+    let domain = '';
+    let version = 0;
+    for (const f of wireFields(entry.payload)) {
+      if (f.field === OPSET_DOMAIN_FIELD && f.payload) domain = decoder.decode(f.payload);
+      else if (f.field === OPSET_VERSION_FIELD && f.value !== null) version = f.value;
+    }
+    if (domain === '' || domain === 'ai.onnx') opset = Math.max(opset, version);
   }
   return opset || 1;
 }
@@ -144,10 +110,7 @@ const int = (name: string, value: number): Attribute => ({
  */
 export function withReductions(bytes: Uint8Array, spec: ReductionSpec): ReducingModel {
   const { fragment, names } = reductionFragment(bytes, spec);
-  const out = new Uint8Array(bytes.length + fragment.length);
-  out.set(bytes, 0);
-  out.set(fragment, bytes.length);
-  return { bytes: out, names };
+  return { bytes: concatBytes(bytes, fragment), names };
 }
 
 /**
@@ -226,8 +189,6 @@ export function reductionFragment(bytes: Uint8Array, spec: ReductionSpec): Reduc
       tensorInfo(names.means[k]!, ONNX_FLOAT),
     ]),
   ];
-  const fragment = onnx.ModelProto.encode({
-    graph: { node: nodes, initializer: initializers, input: inputs, output: outputs },
-  }).finish();
+  const fragment = graphFragment({ node: nodes, initializer: initializers, input: inputs, output: outputs });
   return { fragment, names };
 }

@@ -39,3 +39,4 @@ export {
   unitBox,
 } from './receptive-field.js';
 export { createSession, type SessionOptions } from './session.js';
+export { appendGraph } from './wire.js';

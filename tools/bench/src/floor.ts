@@ -11,11 +11,10 @@
  * If the one-sum floor already costs more than 5% over bare inference, no unit-level analysis on top of
  * onnxruntime can reach a ratio of 0.95 on that model.
  */
-import { layerShapes, loadModel, recordableLayers, withReductions } from '@neuronscope/model';
-import onnxProto from 'onnx-proto';
+import { appendGraph, layerShapes, loadModel, recordableLayers, withReductions } from '@neuronscope/model';
+import type onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 
-const { onnx } = onnxProto;
 const ONNX_FLOAT = 1;
 const ONNX_INT64 = 7;
 
@@ -40,20 +39,14 @@ function withFragment(
     return output;
   };
   const outputs = layers.map((l, k) => build(l, k, node));
-  const fragment = onnx.ModelProto.encode({
-    graph: {
-      node: nodes,
-      initializer: [
-        { name: 'floor/rows', dims: [2], dataType: ONNX_INT64, int64Data: [batch, -1] },
-        { name: 'floor/ones', dims: [1, batch], dataType: ONNX_FLOAT, floatData: new Array(batch).fill(1) },
-      ],
-      output: outputs.map((name) => ({ name, type: { tensorType: { elemType: ONNX_FLOAT } } })),
-    },
-  }).finish();
-  const out = new Uint8Array(bytes.length + fragment.length);
-  out.set(bytes, 0);
-  out.set(fragment, bytes.length);
-  return out;
+  return appendGraph(bytes, {
+    node: nodes,
+    initializer: [
+      { name: 'floor/rows', dims: [2], dataType: ONNX_INT64, int64Data: [batch, -1] },
+      { name: 'floor/ones', dims: [1, batch], dataType: ONNX_FLOAT, floatData: new Array(batch).fill(1) },
+    ],
+    output: outputs.map((name) => ({ name, type: { tensorType: { elemType: ONNX_FLOAT } } })),
+  });
 }
 
 /**

@@ -5,9 +5,9 @@
  * 26 layers, 2 threads). Appended as a protobuf fragment, as `withExtraOutputs` does: repeated fields of a
  * message concatenate, so the original bytes stay untouched.
  */
-import onnxProto from 'onnx-proto';
+import { appendGraph } from '@neuronscope/model';
 
-const { onnx } = onnxProto;
+const ONNX_FLOAT = 1;
 
 /** Name of the graph output holding the spatial means of `layer`. */
 export function channelMeanOutput(layer: string): string {
@@ -18,22 +18,16 @@ export function channelMeanOutput(layer: string): string {
 export function withChannelMeans(bytes: Uint8Array, layers: readonly string[]): Uint8Array {
   const unique = [...new Set(layers)];
   if (unique.length === 0) return bytes;
-  const fragment = onnx.ModelProto.encode({
-    graph: {
-      node: unique.map((layer, i) => ({
-        opType: 'GlobalAveragePool',
-        name: `neuronscope.spatial_mean.${i}`,
-        input: [layer],
-        output: [channelMeanOutput(layer)],
-      })),
-      output: unique.map((layer) => ({
-        name: channelMeanOutput(layer),
-        type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } },
-      })),
-    },
-  }).finish();
-  const out = new Uint8Array(bytes.length + fragment.length);
-  out.set(bytes, 0);
-  out.set(fragment, bytes.length);
-  return out;
+  return appendGraph(bytes, {
+    node: unique.map((layer, i) => ({
+      opType: 'GlobalAveragePool',
+      name: `neuronscope.spatial_mean.${i}`,
+      input: [layer],
+      output: [channelMeanOutput(layer)],
+    })),
+    output: unique.map((layer) => ({
+      name: channelMeanOutput(layer),
+      type: { tensorType: { elemType: ONNX_FLOAT } },
+    })),
+  });
 }
