@@ -6,6 +6,7 @@ export * from './layers.js';
 export * from './maps.js';
 export * from './moments.js';
 export * from './parquet.js';
+export * from './random.js';
 export * from './schemas.js';
 export * from './tables.js';
 export * from './tensor.js';

@@ -1,16 +1,5 @@
 /** Small deterministic statistics for the dataset-level answers: AUROC by ranks, bootstrap intervals. */
-
-/** A seeded 32-bit generator (mulberry32): the same seed gives the same intervals. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '@neuronscope/core';
 
 /** Ranks 1..n of `values` (ties get their average rank). */
 export function averageRanks(values: ArrayLike<number>): Float64Array {
@@ -69,7 +58,7 @@ export function bootstrapMean(
   const n = values.length;
   const m = mean(values);
   if (n === 0) return { mean: Number.NaN, low: Number.NaN, high: Number.NaN };
-  const random = rng(seed);
+  const random = mulberry32(seed);
   const means = new Float64Array(resamples);
   for (let b = 0; b < resamples; b++) {
     let s = 0;

@@ -3,7 +3,7 @@
  * aggregation of ablation results with bootstrap confidence intervals, and the comparison of two runs (sanity
  * check). Pure functions; the scripts beside this file do the I/O.
  */
-import type { AblationSummary, Summary } from '@neuronscope/core';
+import { type AblationSummary, mulberry32, type Summary } from '@neuronscope/core';
 import { spearman } from '@neuronscope/metrics';
 
 /** One neuron selection (one model, one image) as the Fashion-MNIST experiment keeps it. */
@@ -36,18 +36,6 @@ export function selectionRun(epoch: number, image: string, label: number, s: Sum
   };
 }
 
-/** A seeded uniform generator in [0, 1) (mulberry32). */
-export function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** As `TIE_TOLERANCE` of the ablate stage: probability changes below 0.01 percentage points are no change. */
 export const TIE_TOLERANCE = 1e-4;
 
@@ -76,7 +64,7 @@ export function clusterBootstrap(
   const point = mean(flat);
   const nonEmpty = groups.filter((g) => g.length > 0);
   if (nonEmpty.length < 2) return { mean: point, low: Number.NaN, high: Number.NaN, n: flat.length };
-  const next = uniform(seed);
+  const next = mulberry32(seed);
   const stats: number[] = [];
   for (let r = 0; r < reps; r++) {
     let sum = 0;

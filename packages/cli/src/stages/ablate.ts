@@ -8,6 +8,7 @@ import {
   argmax,
   columnValues,
   makeTable,
+  mulberry32,
   readParquetFile,
   type Summary,
   SummarySchema,
@@ -43,18 +44,6 @@ export interface AblateOptions {
   threads?: number;
 }
 
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** 32-bit FNV-1a, to give every layer its own random stream. */
 function hash(text: string): number {
   let h = 0x811c9dc5;
@@ -64,7 +53,7 @@ function hash(text: string): number {
 
 /** `count` sets of `k` distinct values of `pool`, each sorted (partial Fisher-Yates). */
 export function randomSets(pool: readonly number[], k: number, count: number, seed: number): number[][] {
-  const next = uniform(seed);
+  const next = mulberry32(seed);
   const work = [...pool];
   const sets: number[][] = [];
   for (let s = 0; s < count; s++) {
