@@ -10,7 +10,7 @@ import {
 import { type CopyRecord, renderCopy } from '@neuronscope/perturb';
 import * as ort from 'onnxruntime-node';
 import { LayerRecorder } from './recorder.js';
-import { EXTRACT_FILES, StreamedTables, writeMomentsTables } from './tables.js';
+import { extractedFiles, StreamedTables, writeMomentsTables } from './tables.js';
 
 export { CLEAN_METADATA_KEY, EXTRACT_FILES } from './tables.js';
 
@@ -127,12 +127,6 @@ export async function extract(job: ExtractInput): Promise<ExtractResult> {
 
   await writeMomentsTables(job.outDir, recorders, outputMoments);
 
-  const files: string[] = [
-    EXTRACT_FILES.outputs,
-    EXTRACT_FILES.activations,
-    EXTRACT_FILES.unitStats,
-    EXTRACT_FILES.channelStats,
-  ];
-  if (job.dumpInputs) files.push(EXTRACT_FILES.inputs);
+  const files = extractedFiles(job.dumpInputs);
   return { target, cleanLogits, output: outputMoments, files };
 }

@@ -53,7 +53,7 @@ import {
   stratifiedOrder,
   topKSetsWithHalves,
 } from './stopping.js';
-import { EXTRACT_FILES, type LayerMoments, StreamedTables, writeMomentsTables } from './tables.js';
+import { extractedFiles, type LayerMoments, StreamedTables, writeMomentsTables } from './tables.js';
 
 /** `--samples auto`: the settings of the stopping rule (defaults in {@link DEFAULT_STOPPING}). */
 export type StoppingSettings = Pick<StoppingRule, 'topK' | 'eligibility'> & Partial<StoppingRule>;
@@ -397,13 +397,7 @@ export async function extractParallel(job: ParallelExtractInput): Promise<Parall
     await writeMomentsTables(job.outDir, moments.layers, outputMoments);
     const finish = performance.now() - t2;
 
-    const files: string[] = [
-      EXTRACT_FILES.outputs,
-      EXTRACT_FILES.activations,
-      EXTRACT_FILES.unitStats,
-      EXTRACT_FILES.channelStats,
-    ];
-    if (job.dumpInputs) files.push(EXTRACT_FILES.inputs);
+    const files = extractedFiles(job.dumpInputs);
     return {
       target,
       cleanLogits,

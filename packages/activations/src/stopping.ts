@@ -23,6 +23,7 @@
  * ignored; precision = 1 / mean unit variance; eligibility = mean activation >= threshold; ties to the lower
  * channel), computed from the running float64 sums in one pass per sample.
  */
+import type { UnitSums } from './merge.js';
 
 /** Settings of the stopping rule. */
 export interface StoppingRule {
@@ -74,10 +75,7 @@ export function checkSchedule(rule: Pick<StoppingRule, 'minSamples' | 'growth'>,
 }
 
 /** Shifted sums of a sample of copies over every unit of every layer (flat, layer after layer). */
-export interface FlatSums {
-  readonly sumA: Float64Array;
-  readonly sumAA: Float64Array;
-  readonly sumAY: Float64Array;
+export interface FlatSums extends UnitSums {
   /** Copies, and sums of e = y - yShift and e^2 over them. */
   count: number;
   sumY: number;
@@ -109,6 +107,93 @@ export interface LayerSets {
   readonly precision: number[];
 }
 
+/** Output statistics of a sample: its count, mean of e and standard deviation of y (0 under the zero rule). */
+interface SampleOutput {
+  readonly n: number;
+  readonly eY: number;
+  readonly sdY: number;
+}
+
+function outputOf(count: number, sumY: number, sumYY: number): SampleOutput {
+  const eY = sumY / count;
+  let varY = sumYY / count - eY * eY;
+  if (varY <= 4 * count * Number.EPSILON * (sumYY / count)) varY = 0;
+  return { n: count, eY, sdY: Math.sqrt(varY) };
+}
+
+/**
+ * Mean |r| (NaN when no unit varies), precision and mean activation of one channel, units `first` to
+ * `first + per - 1` of the flat sums, for the sample `sums` minus `minus` (or `sums` alone when null).
+ */
+function scoreChannel(
+  sums: UnitSums,
+  minus: UnitSums | null,
+  out: SampleOutput,
+  shift: Float32Array,
+  first: number,
+  per: number,
+): { correlation: number; precision: number; mean: number } {
+  const { n, eY, sdY } = out;
+  const { sumA, sumAA, sumAY } = sums;
+  let rSum = 0;
+  let rCount = 0;
+  let vSum = 0;
+  let meanSum = 0;
+  for (let i = first; i < first + per; i++) {
+    const a = minus ? sumA[i]! - minus.sumA[i]! : sumA[i]!;
+    const aa = minus ? sumAA[i]! - minus.sumAA[i]! : sumAA[i]!;
+    const m1 = a / n;
+    const m2 = aa / n;
+    let v = m2 - m1 * m1;
+    if (v <= 4 * n * Number.EPSILON * m2) v = 0;
+    vSum += v;
+    meanSum += shift[i]! + m1;
+    if (v > 0 && sdY > 0) {
+      const ay = minus ? sumAY[i]! - minus.sumAY[i]! : sumAY[i]!;
+      const r = (ay / n - m1 * eY) / (Math.sqrt(v) * sdY);
+      rSum += Math.min(1, Math.abs(r));
+      rCount++;
+    }
+  }
+  return { correlation: rCount ? rSum / rCount : Number.NaN, precision: per / vSum, mean: meanSum / per };
+}
+
+/**
+ * Per layer and sample: the top-k channels by correlation and by precision (eligible only), best first. A sample
+ * is some sums minus others (or null), with its output statistics; the samples are scored channel by channel,
+ * so each channel's sums are read from memory once for all of them.
+ */
+function topKSetsOf(
+  samples: readonly (readonly [UnitSums, UnitSums | null, SampleOutput])[],
+  shift: Float32Array,
+  layout: FlatLayout,
+  rule: Pick<StoppingRule, 'topK' | 'eligibility'>,
+): LayerSets[][] {
+  const result: LayerSets[][] = samples.map(() => []);
+  layout.channels.forEach((channels, k) => {
+    const per = layout.unitsPerChannel[k]!;
+    const correlation = samples.map(() => new Float64Array(channels));
+    const precision = samples.map(() => new Float64Array(channels));
+    const eligible = samples.map(() => new Uint8Array(channels));
+    for (let c = 0; c < channels; c++) {
+      const first = layout.unitOffsets[k]! + c * per;
+      samples.forEach(([sums, minus, out], j) => {
+        const score = scoreChannel(sums, minus, out, shift, first, per);
+        correlation[j]![c] = score.correlation;
+        precision[j]![c] = score.precision;
+        eligible[j]![c] = score.mean >= rule.eligibility ? 1 : 0;
+      });
+    }
+    samples.forEach((_, j) => {
+      result[j]!.push({
+        correlation: top(correlation[j]!, null, rule.topK),
+        precision: top(precision[j]!, eligible[j]!, rule.topK),
+      });
+    });
+  });
+  return result;
+}
+
 /** Per layer: the top-k channels by correlation and by precision (eligible only), best first. */
 export function topKSets(
   sums: FlatSums,
@@ -118,63 +203,12 @@ export function topKSets(
   layout: FlatLayout,
   rule: Pick<StoppingRule, 'topK' | 'eligibility'>,
 ): LayerSets[] {
-  const n = sums.count - (minus?.count ?? 0);
-  const sY = sums.sumY - (minus?.sumY ?? 0);
-  const sYY = sums.sumYY - (minus?.sumYY ?? 0);
-  const eY = sY / n;
-  let varY = sYY / n - eY * eY;
-  if (varY <= 4 * n * Number.EPSILON * (sYY / n)) varY = 0;
-  const sdY = Math.sqrt(varY);
-  const { sumA, sumAA, sumAY } = sums;
-  const zero = new Float64Array(0);
-  const mA = minus?.sumA ?? zero;
-  const mAA = minus?.sumAA ?? zero;
-  const mAY = minus?.sumAY ?? zero;
-  const sub = minus !== null;
-  return layout.channels.map((channels, k) => {
-    const per = layout.unitsPerChannel[k]!;
-    const correlation = new Float64Array(channels);
-    const precision = new Float64Array(channels);
-    const eligible = new Uint8Array(channels);
-    let i = layout.unitOffsets[k]!;
-    for (let c = 0; c < channels; c++) {
-      let rSum = 0;
-      let rCount = 0;
-      let vSum = 0;
-      let meanSum = 0;
-      for (let u = 0; u < per; u++, i++) {
-        const a = sub ? sumA[i]! - mA[i]! : sumA[i]!;
-        const aa = sub ? sumAA[i]! - mAA[i]! : sumAA[i]!;
-        const m1 = a / n;
-        const m2 = aa / n;
-        let v = m2 - m1 * m1;
-        if (v <= 4 * n * Number.EPSILON * m2) v = 0;
-        vSum += v;
-        meanSum += shift[i]! + m1;
-        if (v > 0 && sdY > 0) {
-          const ay = sub ? sumAY[i]! - mAY[i]! : sumAY[i]!;
-          const r = (ay / n - m1 * eY) / (Math.sqrt(v) * sdY);
-          rSum += Math.min(1, Math.abs(r));
-          rCount++;
-        }
-      }
-      correlation[c] = rCount ? rSum / rCount : Number.NaN;
-      precision[c] = per / vSum;
-      eligible[c] = meanSum / per >= rule.eligibility ? 1 : 0;
-    }
-    return {
-      correlation: top(correlation, null, rule.topK),
-      precision: top(precision, eligible, rule.topK),
-    };
-  });
-}
-
-/** Output statistics of a sample: its count, mean of e and standard deviation of y (0 under the zero rule). */
-function outputOf(count: number, sumY: number, sumYY: number) {
-  const eY = sumY / count;
-  let varY = sumYY / count - eY * eY;
-  if (varY <= 4 * count * Number.EPSILON * (sumYY / count)) varY = 0;
-  return { n: count, eY, sdY: Math.sqrt(varY) };
+  const out = outputOf(
+    sums.count - (minus?.count ?? 0),
+    sums.sumY - (minus?.sumY ?? 0),
+    sums.sumYY - (minus?.sumYY ?? 0),
+  );
+  return topKSetsOf([[sums, minus, out]], shift, layout, rule)[0]!;
 }
 
 /**
@@ -188,59 +222,17 @@ export function topKSetsWithHalves(
   layout: FlatLayout,
   rule: Pick<StoppingRule, 'topK' | 'eligibility'>,
 ): [LayerSets[], LayerSets[], LayerSets[]] {
-  const samples = [
-    outputOf(sums.count, sums.sumY, sums.sumYY),
-    outputOf(half.count, half.sumY, half.sumYY),
-    outputOf(sums.count - half.count, sums.sumY - half.sumY, sums.sumYY - half.sumYY),
-  ];
-  const result: [LayerSets[], LayerSets[], LayerSets[]] = [[], [], []];
-  const { sumA, sumAA, sumAY } = sums;
-  const hA = half.sumA;
-  const hAA = half.sumAA;
-  const hAY = half.sumAY;
-  layout.channels.forEach((channels, k) => {
-    const per = layout.unitsPerChannel[k]!;
-    const correlation = [0, 1, 2].map(() => new Float64Array(channels));
-    const precision = [0, 1, 2].map(() => new Float64Array(channels));
-    const eligible = [0, 1, 2].map(() => new Uint8Array(channels));
-    for (let c = 0; c < channels; c++) {
-      const first = layout.unitOffsets[k]! + c * per;
-      // Sample by sample over the channel's units (they stay in cache): j = 0 full, 1 half, 2 full minus half.
-      for (let j = 0; j < 3; j++) {
-        const { n, eY, sdY } = samples[j]!;
-        let rSum = 0;
-        let rCount = 0;
-        let vSum = 0;
-        let meanSum = 0;
-        for (let i = first; i < first + per; i++) {
-          const a = j === 0 ? sumA[i]! : j === 1 ? hA[i]! : sumA[i]! - hA[i]!;
-          const aa = j === 0 ? sumAA[i]! : j === 1 ? hAA[i]! : sumAA[i]! - hAA[i]!;
-          const m1 = a / n;
-          const m2 = aa / n;
-          let v = m2 - m1 * m1;
-          if (v <= 4 * n * Number.EPSILON * m2) v = 0;
-          vSum += v;
-          meanSum += shift[i]! + m1;
-          if (v > 0 && sdY > 0) {
-            const ay = j === 0 ? sumAY[i]! : j === 1 ? hAY[i]! : sumAY[i]! - hAY[i]!;
-            const r = (ay / n - m1 * eY) / (Math.sqrt(v) * sdY);
-            rSum += Math.min(1, Math.abs(r));
-            rCount++;
-          }
-        }
-        correlation[j]![c] = rCount ? rSum / rCount : Number.NaN;
-        precision[j]![c] = per / vSum;
-        eligible[j]![c] = meanSum / per >= rule.eligibility ? 1 : 0;
-      }
-    }
-    for (let j = 0; j < 3; j++) {
-      result[j]!.push({
-        correlation: top(correlation[j]!, null, rule.topK),
-        precision: top(precision[j]!, eligible[j]!, rule.topK),
-      });
-    }
-  });
-  return result;
+  const [full, first, second] = topKSetsOf(
+    [
+      [sums, null, outputOf(sums.count, sums.sumY, sums.sumYY)],
+      [half, null, outputOf(half.count, half.sumY, half.sumYY)],
+      [sums, half, outputOf(sums.count - half.count, sums.sumY - half.sumY, sums.sumYY - half.sumYY)],
+    ],
+    shift,
+    layout,
+    rule,
+  );
+  return [full!, first!, second!];
 }
 
 /** Indices of the `k` largest non-NaN values (where `included`), ties to the lower index. */

@@ -30,6 +30,14 @@ export const EXTRACT_FILES = {
   inputs: 'inputs.npy',
 } as const;
 
+/** The files an extraction wrote, in the order it reports them (`inputs.npy` only when the inputs were dumped). */
+export function extractedFiles(dumpInputs: boolean | undefined): string[] {
+  const { outputs, activations, unitStats, channelStats, inputs } = EXTRACT_FILES;
+  return dumpInputs
+    ? [outputs, activations, unitStats, channelStats, inputs]
+    : [outputs, activations, unitStats, channelStats];
+}
+
 /** One batch of copies, as the streamed tables record it. */
 export interface BatchRows {
   /** Copy index of each row of the batch. */
