@@ -20,6 +20,7 @@ export { ACTIVATION_OPS, type LayerRef, layerShapes, recordableLayers, selectLay
 export { guessLayout, type LoadedModel, loadModel } from './load.js';
 export type { AttributeValue, GraphNode, GraphView, ValueInfo } from './onnx-graph.js';
 export {
+  type ModelOptions,
   PREPROCESSING_PRESETS,
   type PreprocessingOptions,
   type PreprocessingPreset,

@@ -24,6 +24,23 @@ export const PREPROCESSING_PRESETS: Readonly<Record<PresetName, PreprocessingPre
 };
 
 /** User choices for {@link resolvePreprocessing}; every field is optional. */
+/**
+ * Which model, and how images become its input, as the user gives them (`explain`'s and `sweep`'s model flags).
+ */
+export interface ModelOptions {
+  /** ONNX file; the embedded default model when absent. */
+  model?: string;
+  labels?: string;
+  preprocess?: PresetName;
+  size?: [number, number];
+  mean?: number[];
+  std?: number[];
+  layout?: Layout;
+  grayscale?: boolean;
+  /** Layer selection: names, globs, indices or ranges, comma-separated; all when absent. */
+  layers?: string;
+}
+
 export interface PreprocessingOptions {
   /** Default 'imagenet'. */
   preset?: PresetName;

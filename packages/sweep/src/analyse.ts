@@ -5,7 +5,6 @@ import { CLEAN_METADATA_KEY, EXTRACT_FILES, extract } from '@neuronscope/activat
 import {
   canonicalJson,
   type LayerInfo,
-  type Layout,
   type OutputMode,
   type PerturbationSpec,
   type Preprocessing,
@@ -19,21 +18,11 @@ import {
   UserError,
 } from '@neuronscope/core';
 import { computeMetrics, type Table } from '@neuronscope/metrics';
-import { createSession, type LoadedModel, loadImage, withExtraOutputs } from '@neuronscope/model';
+import { createSession, type LoadedModel, loadImage, type ModelOptions, withExtraOutputs } from '@neuronscope/model';
 import { perturbationTable, readPerturbationTable, resolvePerturbation } from '@neuronscope/perturb';
 
 /** The model side of an analysis, as `neuronscope explain` takes it (absolute paths). */
-export interface ModelSpec {
-  model?: string;
-  labels?: string;
-  preprocess?: 'imagenet' | 'inception' | 'none';
-  size?: [number, number];
-  mean?: number[];
-  std?: number[];
-  layout?: Layout;
-  grayscale?: boolean;
-  layers?: string;
-}
+export type ModelSpec = ModelOptions;
 
 /** What the spine's `prepareModel` gives: the model loaded, its labels, preprocessing and chosen layers. */
 export interface PreparedModel {

@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import {
   type InputTensor,
   type LayerInfo,
-  type Layout,
   type OutputMode,
   type RunConfig,
   RunConfigSchema,
@@ -15,6 +14,7 @@ import {
   loadImage,
   loadLabels,
   loadModel,
+  type ModelOptions,
   recordableLayers,
   resolvePreprocessing,
   selectLayers,
@@ -22,22 +22,7 @@ import {
 import { resolvePerturbation } from '@neuronscope/perturb';
 import { defaultModel } from '../default-model.js';
 
-type Preset = 'imagenet' | 'inception' | 'none';
-
-/** Which model, and how images become its input. */
-export interface ModelOptions {
-  /** ONNX file; the embedded default model when absent. */
-  model?: string;
-  labels?: string;
-  preprocess?: Preset;
-  size?: [number, number];
-  mean?: number[];
-  std?: number[];
-  layout?: Layout;
-  grayscale?: boolean;
-  /** Layer selection: names, globs, indices or ranges, comma-separated; all when absent. */
-  layers?: string;
-}
+export type { ModelOptions };
 
 /** Everything that defines one explanation run. */
 export interface RunOptions extends ModelOptions {
