@@ -1,8 +1,8 @@
 // Cross-check of the committed default model with ONNX Runtime (onnxruntime-node, already a
-// dependency of the workspace): runs packages/cli/default-model/fashion-vgg.onnx on the ten bundled
+// dependency of the workspace): runs packages/engine/default-model/fashion-vgg.onnx on the ten bundled
 // PNGs and checks that each is predicted as the class its file name starts with, and that the
 // SHA-256 in MODEL_CARD.md is the file's. Usage (from the repo root):
-//   node tools/train-default-model/check-onnx.mjs [packages/cli/default-model]
+//   node tools/train-default-model/check-onnx.mjs [packages/engine/default-model]
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,7 +56,7 @@ function decodeGray8Png(buf) {
   return { width, height, px };
 }
 
-const dir = process.argv[2] ?? 'packages/cli/default-model';
+const dir = process.argv[2] ?? 'packages/engine/default-model';
 const config = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
 const labels = readFileSync(join(dir, config.labels), 'utf8').trimEnd().split('\n');
 const modelBytes = readFileSync(join(dir, config.model));

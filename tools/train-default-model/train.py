@@ -3,7 +3,7 @@
 
 Reads the Fashion-MNIST IDX files (Debian package `dataset-fashion-mnist`) with the standard
 library and numpy, trains deterministically on the CPU, exports the network to ONNX and writes
-everything the CLI ships in packages/cli/default-model/:
+everything the CLI ships in packages/engine/default-model/:
 
     fashion-vgg.onnx   the network (input `input` N x 1 x 28 x 28 in [0, 1], output `logits` N x 10)
     labels.txt         the ten class names, one per line, in output order
@@ -480,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--data-dir', type=Path, default=Path('/usr/share/datasets/fashion-mnist'), help='folder with the IDX .gz files')
     ap.add_argument('--epochs', type=int, default=8)
     ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', type=Path, default=DEFAULT_OUT, help='output folder (default: <repo>/packages/cli/default-model)')
+    ap.add_argument('--out', type=Path, default=DEFAULT_OUT, help='output folder (default: <repo>/packages/engine/default-model)')
     ap.add_argument('--threads', type=int, default=2, help='torch intra-op threads')
     ap.add_argument('--batch-size', type=int, default=128)
     ap.add_argument('--lr', type=float, default=1e-3)

@@ -1,14 +1,19 @@
-export { type ExtractInput, type ExtractResult, extract } from './extract.js';
-export { NpyWriter } from './npy.js';
+/**
+ * `@neuronscope/activations`: the extract stage. A warm pool of workers (piscina) holding onnxruntime sessions of
+ * one model runs every image's copies with the layers reduced inside the graph, merges the partial sums in batch
+ * order into float64 moments, and runs masked copies for heat maps; the tables of the stage are built here.
+ */
+export { type HeatMapJob } from './heat-maps.js';
 export {
-  defaultParallelism,
+  type CopyRows,
+  type ExtractJob,
+  type Extraction,
   type ExtractTimings,
-  extractParallel,
-  type ParallelExtractInput,
-  type ParallelExtractResult,
-  parallelism,
   type StoppingSettings,
-} from './parallel.js';
+} from './image-extraction.js';
+export { MapAccumulator, type MapGrid, mapGrid, poolMask } from './map-accumulator.js';
+export { defaultParallelism, ExtractionPool, type PoolOptions, parallelism } from './pool.js';
+export type { MapNeuron } from './protocol.js';
 export { channelMeans, LayerRecorder } from './recorder.js';
 export {
   checkSchedule,
@@ -17,4 +22,4 @@ export {
   type StoppingRule,
   stratifiedOrder,
 } from './stopping.js';
-export { CLEAN_METADATA_KEY, EXTRACT_FILES, writeMomentsTables } from './tables.js';
+export { activationsTable, CLEAN_METADATA_KEY, type CleanOutputs, outputsTable, unitStatsTable } from './tables.js';

@@ -54,6 +54,18 @@ export function createSharedSums(units: number, withHalf: boolean, limit: number
   return { ...createUnitSums(units), half: withHalf ? createUnitSums(units) : null, control };
 }
 
+/** Zeroes `sums` for another extraction of the same size (a pool reuses them), merging up to `limit` batches. */
+export function resetSharedSums(sums: SharedSums, limit: number): void {
+  for (const part of [sums, sums.half]) {
+    if (!part) continue;
+    part.sumA.fill(0);
+    part.sumAA.fill(0);
+    part.sumAY.fill(0);
+  }
+  sums.control.fill(0);
+  sums.control[LIMIT] = limit;
+}
+
 function changed(control: Int32Array): void {
   Atomics.add(control, GENERATION, 1);
   Atomics.notify(control, GENERATION);

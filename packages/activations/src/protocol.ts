@@ -1,59 +1,70 @@
-/** Messages between the extraction coordinator and its pool workers (see worker.ts). */
-import type { LayerInfo, Layout } from '@neuronscope/core';
+/** Messages between the extraction pool's coordinator and its workers (see worker.ts). */
+import type { LayerInfo, Layout, OutputMode } from '@neuronscope/core';
 import type { ReductionNames } from '@neuronscope/model';
 import type { CopyRecord } from '@neuronscope/perturb';
+import type { MapGrid } from './map-accumulator.js';
 import type { SharedSums } from './merge.js';
 import type { SlotLayout } from './slots.js';
 
-/** One extraction, as every worker needs it; sent with each task (cheap: the big parts are shared or on disk). */
-export interface JobSpec {
-  /** Unique per extraction: a worker keeps its session while the id stays the same. */
+/** The model as every worker needs it, fixed for the pool's lifetime; sent with each task (its big parts are shared). */
+export interface ModelSpec {
+  /** Unique per pool: a worker keeps its sessions while the id stays the same. */
   readonly id: string;
   /** The model with in-graph reductions, in shared memory (each worker copies it once for its session). */
-  readonly model: Uint8Array;
+  readonly reducing: Uint8Array;
   readonly names: ReductionNames;
+  /** The model as loaded, in shared memory: the base of the heat-map sessions. */
+  readonly plain: Uint8Array;
   readonly inputName: string;
   readonly outputName: string;
   readonly layers: readonly LayerInfo[];
-  /** The clean preprocessed image; `data` lives in shared memory. */
+  readonly output: OutputMode;
+  /** Geometry of one input copy. */
   readonly input: {
-    readonly data: Float32Array;
     readonly layout: Layout;
     readonly channels: number;
     readonly height: number;
     readonly width: number;
   };
-  /** Intra-op threads of each worker's session; onnxruntime's default when undefined. */
-  readonly threads: number | undefined;
+  /** Intra-op threads of each worker's sessions. */
+  readonly threads: number;
   readonly batchSize: number;
 }
 
-/** Creates the worker's session ahead of the batches. */
+/** One image of an extraction: its clean tensor and, once known, every layer's shift (both in shared memory). */
+export interface ImageSpec {
+  /** Unique per extraction: a worker keeps its private copy of the shifts while the id stays the same. */
+  readonly id: string;
+  readonly data: Float32Array;
+}
+
+/** Creates the worker's reduction session ahead of the batches. */
 export interface OpenTask {
   readonly kind: 'open';
-  readonly job: JobSpec;
+  readonly model: ModelSpec;
 }
 
 /** Runs the clean copy: its logits and its activation of every layer (the shifts). */
 export interface CleanTask {
   readonly kind: 'clean';
-  readonly job: JobSpec;
+  readonly model: ModelSpec;
+  readonly image: ImageSpec;
 }
 
 /** Renders and runs one batch of copies, then merges its partial sums into the shared sums in batch order. */
 export interface BatchTask {
   readonly kind: 'batch';
-  readonly job: JobSpec;
-  /** The batch's place in the run: merged after batch `index - 1`. */
+  readonly model: ModelSpec;
+  readonly image: ImageSpec;
+  /** The batch's place in the extraction: merged after batch `index - 1`. */
   readonly index: number;
   readonly copies: readonly CopyRecord[];
-  /** The copies rendered by the coordinator (with one worker, or to keep them); otherwise the worker renders. */
+  /** The copies rendered by the coordinator (to keep them); otherwise the worker renders. */
   readonly inputs: Float32Array | null;
   readonly target: number;
   readonly yShift: number;
   /** Every layer's shift, concatenated, in shared memory. */
   readonly shifts: Float32Array;
-  /** The worker's own output buffer for the batch (no rendered inputs in it). */
   readonly layout: SlotLayout;
   readonly sums: SharedSums;
 }
@@ -73,14 +84,44 @@ export interface BatchResult {
   readonly merged: boolean;
 }
 
-export type WorkerTask = OpenTask | CleanTask | BatchTask;
-
 /** What the clean task returns. */
 export interface CleanResult {
   readonly logits: Float32Array;
   /** Every layer's activation of the clean copy, concatenated ([C, H, W] each). */
   readonly activations: Float32Array;
 }
+
+/** A neuron whose activation (spatial mean of its channel) a heat map follows: the layer's position and a channel. */
+export interface MapNeuron {
+  readonly layer: number;
+  readonly channel: number;
+}
+
+/**
+ * Renders and runs one batch of masked copies through the model with the spatial means of the `neurons`' layers:
+ * per copy, the mask pooled to the map grid and the values of the neurons and of the output y.
+ */
+export interface MapsTask {
+  readonly kind: 'maps';
+  readonly model: ModelSpec;
+  readonly image: ImageSpec;
+  readonly copies: readonly CopyRecord[];
+  readonly neurons: readonly MapNeuron[];
+  readonly target: number;
+  readonly grid: MapGrid;
+}
+
+/** What a maps task returns. */
+export interface MapsResult {
+  /** [batch, cells] pooled masks. */
+  readonly pooled: Float64Array;
+  /** [batch, neurons + 1] values: the neurons' activations, then y. */
+  readonly values: Float64Array;
+  readonly render: number;
+  readonly inference: number;
+}
+
+export type WorkerTask = OpenTask | CleanTask | BatchTask | MapsTask;
 
 /** Starts the message of an Error a worker throws for a user error (errors lose their class between threads). */
 export const USER_ERROR_MARK = 'neuronscope user error: ';

@@ -1,7 +1,19 @@
+/**
+ * The command-line flags shared by several commands, and how their values become the engine's options. Every
+ * default shown or used here is the engine's (`DEFAULTS`); the engine's schemas check the values again.
+ */
+import { resolve } from 'node:path';
 import type { StatsConfig } from '@neuronscope/core';
+import {
+  type AblateOptions,
+  type AnalysisOptions,
+  DEFAULTS,
+  type ExplainerOptions,
+  type MapsOptions,
+  type ModelOptions,
+} from '@neuronscope/engine';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { reportError } from './errors.js';
-import type { ModelOptions, RunOptions } from './stages/prepare.js';
 
 /** An integer option value at least `min`. */
 export function integer(min: number) {
@@ -83,32 +95,43 @@ export function addModelOptions(cmd: Command): Command {
 export function addRunOptions(cmd: Command): Command {
   return addModelOptions(cmd)
     .option('-i, --image <file>', "image to explain (default: the default model's sample image)")
-    .option('--perturb <family>', 'perturbation family: paper, gaussian, multiplicative, mask', 'paper')
+    .option('--perturb <family>', 'perturbation family: paper, gaussian, multiplicative, mask', DEFAULTS.perturb)
     .option(
       '-n, --samples <N>',
       "number of copies N, the clean copy included, or 'auto' (stop when stable)",
       samples,
-      50,
+      DEFAULTS.samples,
     )
-    .option('--max-samples <n>', 'with --samples auto: the most copies to run', integer(3), 1000)
-    .option('--stop-agreement <a>', 'with --samples auto: agreement the top-k sets must reach (default 0.9)', fraction)
-    .option('--seed <seed>', 'random seed', integer(0), 0)
+    .option('--max-samples <n>', 'with --samples auto: the most copies to run', integer(3), DEFAULTS.maxSamples)
+    .option(
+      '--stop-agreement <a>',
+      `with --samples auto: agreement the top-k sets must reach (default ${DEFAULTS.stopAgreement})`,
+      fraction,
+    )
+    .option('--seed <seed>', 'random seed', integer(0), DEFAULTS.seed)
     .option('--sigma <sigma>', 'noise scale of the family (shortcut for --param sigma=...)', number)
     .option('--param <key=value>', 'family parameter, repeatable (e.g. grid=7 keepProb=0.5 baseline=blur)', paramOption)
     .option('--target <class>', "class index or label (default: the clean image's top-1)")
     .addOption(
       new Option('--output <kind>', 'network output y that activations are correlated with')
         .choices(['prob', 'logit', 'logprob'])
-        .default('prob'),
+        .default(DEFAULTS.output),
     )
-    .option('--batch-size <n>', 'copies per inference call (default: 8, or 1 for fixed-batch models)', integer(1));
+    .option(
+      '--batch-size <n>',
+      `copies per inference call (default: ${DEFAULTS.batchSize}, or 1 for fixed-batch models)`,
+      integer(1),
+    );
 }
 
-/** Reads the parsed model options of a command. */
+/** An absolute path of a path option, resolved against the caller's folder. */
+export const absolute = (p: unknown): string | undefined => (typeof p === 'string' ? resolve(p) : undefined);
+
+/** Reads the parsed model options of a command (paths made absolute). */
 export function modelOptionsOf(o: Record<string, unknown>): ModelOptions {
   return {
-    model: o.model as string | undefined,
-    labels: o.labels as string | undefined,
+    model: absolute(o.model),
+    labels: absolute(o.labels),
     preprocess: o.preprocess as ModelOptions['preprocess'],
     size: o.size as [number, number] | undefined,
     mean: o.mean as number[] | undefined,
@@ -119,13 +142,13 @@ export function modelOptionsOf(o: Record<string, unknown>): ModelOptions {
   };
 }
 
-/** Reads the parsed run options of a command. */
-export function runOptionsOf(o: Record<string, unknown>): RunOptions {
+/** Reads the parsed run options of a command: the explainer's and the analysis's. */
+export function runOptionsOf(o: Record<string, unknown>): ExplainerOptions & AnalysisOptions & { image?: string } {
   const params = { ...((o.param as Record<string, unknown> | undefined) ?? {}) };
   if (o.sigma !== undefined) params.sigma = o.sigma;
   return {
     ...modelOptionsOf(o),
-    image: o.image as string | undefined,
+    image: absolute(o.image),
     perturb: o.perturb as string,
     samples: o.samples as number | 'auto',
     maxSamples: o.maxSamples as number | undefined,
@@ -133,8 +156,10 @@ export function runOptionsOf(o: Record<string, unknown>): RunOptions {
     seed: o.seed as number,
     params,
     target: o.target as string | undefined,
-    output: o.output as RunOptions['output'],
+    output: o.output as ExplainerOptions['output'],
     batchSize: o.batchSize as number | undefined,
+    topK: o.topK as number | undefined,
+    eligibility: o.eligibility as number | undefined,
   };
 }
 
@@ -144,20 +169,74 @@ export const outOption = () =>
   new Option('-o, --out <dir>', 'run directory: every stage reads and writes its files here').default('out/run');
 export const statsOptions = (cmd: Command) =>
   cmd
-    .option('-k, --top-k <k>', 'neurons selected per layer by each metric', integer(1), 5)
-    .option('--eligibility <a>', 'precision needs a mean activation of at least this', number, 0.1);
+    .option('-k, --top-k <k>', 'neurons selected per layer by each metric', integer(1), DEFAULTS.topK)
+    .option('--eligibility <a>', 'precision needs a mean activation of at least this', number, DEFAULTS.eligibility);
 export const threadsOption = () =>
-  new Option('--threads <n>', 'onnxruntime intra-op threads (default: all cores)').argParser(integer(1));
-/** `--workers` of extract and explain; there `--threads` is per worker's session. */
+  new Option('--threads <n>', 'onnxruntime intra-op threads of each worker (default: the cores shared out)').argParser(
+    integer(1),
+  );
+/** `--workers` of the commands that run the network; there `--threads` is per worker's session. */
 export const workersOption = () =>
   new Option(
     '--workers <n>',
-    'extraction workers, each with its own session of --threads threads (default: one single-threaded worker per core, at most 4)',
+    'pool workers, each with its own session of --threads threads (default: one single-threaded worker per core, at most 4)',
   ).argParser(integer(1));
 export const statsConfigOf = (o: Opts): StatsConfig => ({
   topK: o.topK as number,
   eligibility: o.eligibility as number,
 });
+/** The cache flags of the commands that run the network. */
+export const addCacheOptions = (cmd: Command) =>
+  cmd
+    .option('--no-cache', 'neither reuse nor store cached tables')
+    .option('--cache-dir <dir>', 'the cache (default: $NEURONSCOPE_CACHE_DIR or ~/.cache/neuronscope)');
+/** The runtime settings (workers, threads, cache) of a command. */
+export const runtimeOf = (o: Opts) => ({
+  workers: o.workers as number | undefined,
+  threads: o.threads as number | undefined,
+  cache: o.cache as boolean | undefined,
+  cacheDir: absolute(o.cacheDir),
+});
+
+/** The options that shape the heat maps; `explain` and `maps` take them. */
+export function addMapsOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--masks <M>',
+      `masked copies for the heat maps (${DEFAULTS.masks}; 0 skips the maps in explain)`,
+      integer(0),
+      DEFAULTS.masks,
+    )
+    .option('--mask-grid <s>', 'RISE mask grid: s x s random cells', integer(2), DEFAULTS.maskGrid)
+    .option('--mask-keep <p>', 'probability that a mask cell keeps the image', number, DEFAULTS.maskKeep)
+    .addOption(
+      new Option('--mask-baseline <kind>', 'what masked-out pixels become')
+        .choices(['zero', 'mean', 'blur'])
+        .default(DEFAULTS.maskBaseline),
+    )
+    .option('--mask-seed <seed>', "seed of the masks (default: the run's seed)", integer(0))
+    .option('--map-size <cells>', 'longest side of a heat map, in cells', integer(4), DEFAULTS.mapSize);
+}
+
+/** Reads the parsed maps options of a command. */
+export function mapsOptionsOf(o: Opts): MapsOptions {
+  return {
+    masks: o.masks as number,
+    grid: o.maskGrid as number,
+    keepProb: o.maskKeep as number,
+    baseline: o.maskBaseline as MapsOptions['baseline'],
+    seed: o.maskSeed as number | undefined,
+    mapSize: o.mapSize as number,
+  };
+}
+
+/** The ablation settings of `explain --ablate [mode] --ablate-random N`, or undefined without `--ablate`. */
+export function ablateOf(o: Opts): AblateOptions | undefined {
+  if (o.ablate === undefined || o.ablate === false) return undefined;
+  const mode = o.ablate === true ? DEFAULTS.ablateMode : o.ablate;
+  if (mode !== 'zero' && mode !== 'mean') throw new InvalidArgumentError(`--ablate ${String(mode)}: use zero or mean`);
+  return { mode, random: (o.ablateRandom as number | undefined) ?? DEFAULTS.ablateRandom, seed: o.seed as number };
+}
 
 /** Runs `action`, turning any failure into a one-line error and a non-zero exit code. */
 export const guarded =

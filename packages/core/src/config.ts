@@ -64,7 +64,16 @@ export const LayerInfoSchema = z.object({
 export const RunConfigSchema = z.object({
   version: z.literal(1),
   model: z.object({ path: z.string(), sha256: z.string(), input: z.string(), output: z.string() }),
-  image: z.object({ path: z.string(), sha256: z.string(), width: z.number().int(), height: z.number().int() }),
+  image: z.object({
+    /** Absolute path of the image (or `.npy` tensor) file; null for one given in memory and not saved yet. */
+    path: z.string().nullable(),
+    /** SHA-256 of the file's bytes (for a tensor: of its float32 values). */
+    sha256: z.string(),
+    width: z.number().int(),
+    height: z.number().int(),
+    /** An image file, or a tensor already preprocessed for the model. */
+    kind: z.enum(['image', 'tensor']).default('image'),
+  }),
   labels: z.object({ path: z.string(), sha256: z.string() }).nullable(),
   preprocessing: PreprocessingSchema,
   perturbation: PerturbationSpecSchema,

@@ -64,7 +64,8 @@ export interface MapRow {
   map: Float32Array;
 }
 
-export function mapsTable(rows: readonly MapRow[], meta: MapsMetadata): Table {
+/** The maps table of `rows` with its settings (and `metadata`, e.g. the run id) in the schema metadata. */
+export function mapsTable(rows: readonly MapRow[], meta: MapsMetadata, metadata: Record<string, string> = {}): Table {
   const cells = meta.mapHeight * meta.mapWidth;
   const dictionary = [...new Set(rows.map((r) => r.layer))];
   const flat = new Float32Array(rows.length * cells);
@@ -85,7 +86,7 @@ export function mapsTable(rows: readonly MapRow[], meta: MapsMetadata): Table {
       map: flat,
     },
     rows.length,
-    { [MAPS_METADATA_KEY]: JSON.stringify(meta) },
+    { ...metadata, [MAPS_METADATA_KEY]: JSON.stringify(meta) },
   );
 }
 

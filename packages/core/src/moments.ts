@@ -69,23 +69,3 @@ export function accumulateMoments(
   }
   m.count += batch;
 }
-
-/** The network output y for class `target` from one row of logits, in float64. */
-export function outputValue(logits: ArrayLike<number>, target: number, mode: OutputMode): number {
-  const z = logits[target];
-  if (z === undefined) throw new Error(`target ${target} out of range`);
-  if (mode === 'logit') return z;
-  let max = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i] as number);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp((logits[i] as number) - max);
-  const logprob = z - max - Math.log(sum);
-  return mode === 'logprob' ? logprob : Math.exp(logprob);
-}
-
-/** Index of the largest value (first on ties). */
-export function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if ((values[i] as number) > (values[best] as number)) best = i;
-  return best;
-}

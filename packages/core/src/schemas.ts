@@ -39,10 +39,10 @@ export const activationsSchema = new Schema([
 ]);
 
 /**
- * `unit_stats.parquet` (one row per layer, channel and spatial unit) and `channel_stats.parquet` (one row per
- * layer and channel, for the channel's spatial mean): shifted sufficient statistics over the copies.
- * With d = a - shift and e = y - yShift: sum_a = sum d, sum_aa = sum d^2, sum_ay = sum d*e. The shift (the
- * clean copy's activation) keeps large means from cancelling in float64.
+ * `unit_stats.parquet` (one row per layer, channel and spatial unit; written only when asked, e.g.
+ * `--keep-unit-stats`): shifted sufficient statistics over the copies. With d = a - shift and e = y - yShift:
+ * sum_a = sum d, sum_aa = sum d^2, sum_ay = sum d*e. The shift (the clean copy's activation) keeps large means
+ * from cancelling in float64.
  */
 export function momentsSchema(kind: 'unit' | 'channel'): Schema {
   return new Schema([
@@ -57,21 +57,42 @@ export function momentsSchema(kind: 'unit' | 'channel'): Schema {
   ]);
 }
 
+/**
+ * The per-neuron metric columns, in the order the tables hold them: what `channel_stats.parquet` (extract) and
+ * `neurons.parquet` (stats) carry for every channel. A new metric adds its column here and in the metrics registry.
+ */
+export const METRIC_COLUMNS = ['correlation', 'correlation_channel', 'precision', 'snr', 'mean_activation'] as const;
+export type MetricColumn = (typeof METRIC_COLUMNS)[number];
+const metricFields = () => METRIC_COLUMNS.map((name) => float64(name));
+
+/**
+ * `channel_stats.parquet`: one row per layer and channel, everything extraction learnt of the channel that later
+ * stages read. The shifted moments of the channel's spatial-mean activation (as {@link momentsSchema}), the metric
+ * columns reduced from the per-unit moments (which are not kept by default), and the clean image's most active unit.
+ */
+export const channelStatsSchema = new Schema([
+  layerField(),
+  int32('layer_index'),
+  int32('channel'),
+  /** The clean copy's spatial-mean activation (the shift of the sums). */
+  new Field('shift', new Float32(), false),
+  float64('sum_a'),
+  float64('sum_aa'),
+  float64('sum_ay'),
+  ...metricFields(),
+  /** Index (y * W + x) of the unit with the highest activation on the clean image (lowest index on ties). */
+  int32('peak_unit'),
+  /** Its clean activation. */
+  new Field('peak_value', new Float32(), false),
+]);
+
 /** `neurons.parquet`: one row per layer and channel, the result of the `stats` stage. */
 export const neuronsSchema = new Schema([
   layerField(),
   int32('layer_index'),
   int32('channel'),
-  /** The paper's: mean over the channel's units of |Pearson r| with y, NaN units ignored (NaN if all are). */
-  float64('correlation'),
-  /** |Pearson r| between the channel's spatial-mean activation and y. */
-  float64('correlation_channel'),
-  /** The paper's: 1 / mean over units of the (population) variance over the copies. */
-  float64('precision'),
-  /** mean_activation^2 / mean unit variance: precision made scale-free. */
-  float64('snr'),
-  /** Mean activation over units and copies. */
-  float64('mean_activation'),
+  // correlation, correlation_channel, precision, snr, mean_activation: see METRIC_DEFINITIONS.
+  ...metricFields(),
   new Field('eligible', new Bool(), false),
   int32('rank_correlation', true),
   int32('rank_precision', true),
@@ -83,6 +104,12 @@ export const neuronsSchema = new Schema([
 
 /** Key of the schema metadata entry that carries {@link OutputMoments} in the moments tables. */
 export const MOMENTS_METADATA_KEY = 'neuronscope.moments';
+
+/**
+ * Key of the schema metadata entry that carries the run id in every table of a run folder: a stage refuses a table
+ * whose id differs from `run.json`'s (tables of another run, e.g. left by a killed rerun).
+ */
+export const RUN_METADATA_KEY = 'neuronscope.run';
 
 // Dataset sweeps (`neuronscope sweep`, `aggregate`): see docs/sweeps.md.
 
@@ -106,6 +133,9 @@ export const sweepNeuronsSchema = new Schema([
   float64('mean_activation'),
   /** Spatial-mean activation of the channel on the clean image (copy 0). */
   new Field('clean_activation', new Float32(), false),
+  /** The channel's most active unit on the clean image (y * W + x) and its activation: where its atlas crop is. */
+  int32('peak_unit'),
+  new Field('peak_value', new Float32(), false),
   bool('eligible'),
   int32('rank_correlation', true),
   int32('rank_precision', true),

@@ -1,4 +1,4 @@
-import { ZERO_VARIANCE_FACTOR } from './derive.js';
+import { ZERO_VARIANCE_FACTOR } from '@neuronscope/core';
 import { METRICS } from './registry.js';
 
 /**

@@ -1,32 +1,4 @@
-import type { OutputMoments } from '@neuronscope/core';
-
-/**
- * Safety factor of the zero-variance rule: a variance is zero when it is at most
- * `ZERO_VARIANCE_FACTOR * n * Number.EPSILON` times the mean square of the shifted observations.
- */
-export const ZERO_VARIANCE_FACTOR = 4;
-
-/**
- * The zero-variance rule. With d = a - shift, the population variance is computed as
- * `m2 - m1^2` with `m1 = sum d / n` and `m2 = sum d^2 / n`; the rounding error of that expression
- * (recursive float64 sums of n terms, then one cancelling subtraction) is below
- * `ZERO_VARIANCE_FACTOR * n * EPSILON * m2`. A computed variance at or below that bound cannot be told
- * from zero, so it is set to exactly 0. Exactly constant observations give `m2 = 0` and always count as
- * zero; the rule is scale-free, so a tiny but real spread (1e-20 around 0, or 1 ulp around 1e4) is kept.
- * With the shift being one of the observations (the clean copy), a real variance is at least `m2 / n`,
- * far above the bound for any realistic n.
- */
-export function zeroVarianceBound(n: number, m2: number): number {
-  return ZERO_VARIANCE_FACTOR * n * Number.EPSILON * m2;
-}
-
-/** Population variance from shifted sums, the zero-variance rule applied (negatives from rounding become 0). */
-export function varianceFromSums(n: number, sum: number, sumSq: number): number {
-  const m1 = sum / n;
-  const m2 = sumSq / n;
-  const v = m2 - m1 * m1;
-  return v <= zeroVarianceBound(n, m2) ? 0 : v;
-}
+import { type OutputMoments, varianceFromSums, zeroVarianceBound } from '@neuronscope/core';
 
 /** Statistics of the output y over the copies, from its shifted sums. */
 export interface OutputStatistics {

@@ -1,4 +1,7 @@
+import type { MetricColumn } from '@neuronscope/core';
 import type { DerivedMoments } from './derive.js';
+
+export type { MetricColumn };
 
 /** Everything a metric sees of one layer. */
 export interface LayerContext {
@@ -14,9 +17,6 @@ export interface LayerContext {
   /** Per channel, of the channel's spatial-mean activation: `channels` entries. */
   readonly channel: DerivedMoments;
 }
-
-/** Float64 columns of `neurons.parquet` that metrics fill. */
-export type MetricColumn = 'correlation' | 'correlation_channel' | 'precision' | 'snr' | 'mean_activation';
 
 /**
  * A per-neuron metric: one file exporting one of these, plus one line in `METRICS` (registry.ts).

@@ -6,19 +6,11 @@ import {
   tableMetadata,
   UserError,
 } from '@neuronscope/core';
+import type { LayerBlock } from './columns.js';
 import type { MomentColumns } from './derive.js';
 
 /** An Arrow table (the type `@neuronscope/core` builds and reads). */
 export type Table = ReturnType<typeof makeTable>;
-
-/** One layer as the channel table lays it out: its rows are `row .. row + channels - 1`. */
-export interface LayerBlock {
-  readonly layer: string;
-  readonly layerIndex: number;
-  readonly channels: number;
-  /** First row of the layer in the channel table, which is also its first row in `neurons.parquet`. */
-  readonly row: number;
-}
 
 const UNIT = 'unit statistics';
 const CHANNEL = 'channel statistics';
@@ -46,7 +38,8 @@ function sums(t: Table, what: string): MomentColumns {
   };
 }
 
-function outputMoments(t: Table, what: string): OutputMoments {
+/** The output moments a table carries in its metadata, validated. */
+export function readOutputMomentsOf(t: Table, what: string): OutputMoments {
   let m: Partial<OutputMoments> | undefined;
   try {
     m = tableMetadata<Partial<OutputMoments>>(t, MOMENTS_METADATA_KEY);
@@ -71,8 +64,8 @@ function outputMoments(t: Table, what: string): OutputMoments {
 
 /** The output moments both tables carry; they must agree (both tables come from one `extract` run). */
 export function readOutputMoments(unitStats: Table, channelStats: Table): OutputMoments {
-  const a = outputMoments(unitStats, UNIT);
-  const b = outputMoments(channelStats, CHANNEL);
+  const a = readOutputMomentsOf(unitStats, UNIT);
+  const b = readOutputMomentsOf(channelStats, CHANNEL);
   const keys = ['count', 'yShift', 'sumY', 'sumYY', 'target', 'output'] as const;
   if (keys.some((k) => a[k] !== b[k])) {
     throw new UserError('unit and channel statistics come from different runs (their output moments differ)');

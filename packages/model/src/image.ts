@@ -54,6 +54,15 @@ export async function loadImage(path: string, prep: Preprocessing): Promise<Load
     if (code === 'ENOENT') throw new UserError(`image file not found: ${path}`);
     throw new UserError(`cannot read image ${path}: ${code ?? (err as Error).message}`);
   }
+  return imageFromBytes(bytes, path, prep);
+}
+
+/**
+ * {@link loadImage} of an image already in memory (`name` says which in errors): the same decoding and
+ * preprocessing, so the same bytes give the same tensor whether they come from a file or a buffer.
+ */
+export async function imageFromBytes(bytes: Uint8Array, name: string, prep: Preprocessing): Promise<LoadedImage> {
+  const path = name;
   const [height, width] = prep.size;
   const channels = prep.grayscale ? 1 : 3;
   for (const [name, values] of [

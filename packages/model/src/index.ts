@@ -4,6 +4,7 @@
  */
 export { type ChannelMask, type MaskedModel, type MaskTarget, withChannelMasks } from './ablation.js';
 export { AblationRunner, type AblationVariant } from './ablation-runner.js';
+export { channelMeanOutput, withChannelMeans } from './channel-means.js';
 export { withExtraOutputs } from './extra-outputs.js';
 export {
   defaultOpset,
@@ -14,7 +15,7 @@ export {
   reductionFragment,
   withReductions,
 } from './graph-reductions.js';
-export { type LoadedImage, loadImage } from './image.js';
+export { imageFromBytes, type LoadedImage, loadImage } from './image.js';
 export { loadLabels } from './labels.js';
 export { ACTIVATION_OPS, type LayerRef, layerShapes, recordableLayers, selectLayers } from './layers.js';
 export { guessLayout, type LoadedModel, loadModel } from './load.js';

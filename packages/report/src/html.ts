@@ -18,7 +18,8 @@ export function escapeHtml(text: string): string {
 }
 
 /** The last component of a path, `/` or `\` separated: what a reader needs to recognise a file. */
-export function fileName(path: string): string {
+export function fileName(path: string | null): string {
+  if (path === null) return '(in memory)';
   const parts = path.split(/[\\/]/);
   return parts[parts.length - 1] || path;
 }

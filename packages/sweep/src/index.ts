@@ -1,6 +1,6 @@
 /**
  * `@neuronscope/sweep`: dataset-scale sweeps. Lists the images of a source (folder, glob, manifest, IDX), analyses
- * each with the spine's per-image pipeline (injected by the CLI) into one part file per image, resumably, locally
+ * each with the engine's warm explainer (the pipeline of `explain`) into one part file per image, resumably, locally
  * or through BullMQ workers, then compacts the parts into dataset tables and answers dataset-level questions.
  */
 export { type AggregateResult, Aggregator, type ComparisonRow } from './aggregate.js';
@@ -11,8 +11,6 @@ export {
   createAnalyser,
   type ImageAnalysis,
   type ModelSpec,
-  type PreparedModel,
-  type Spine,
   SWEEP_FORMAT,
 } from './analyse.js';
 export {
@@ -25,7 +23,7 @@ export {
 } from './config.js';
 export { type FinalizeOptions, type FinalizeResult, finalizeSweep } from './finalize.js';
 export { idxStem, readIdxImages, readIdxLabels } from './idx.js';
-export { type LocalSweepResult, processItem, runLocalSweep, type SweepLog } from './local.js';
+export { IMAGES_IN_FLIGHT, type LocalSweepResult, processItem, runLocalSweep, type SweepLog } from './local.js';
 export { type ImageRow, readPart } from './parts.js';
 export {
   buildPlan,

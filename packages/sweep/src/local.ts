@@ -68,8 +68,35 @@ export interface LocalSweepResult {
 }
 
 /**
- * Runs every image of the plan that is not done yet, in order, one part per image. Killed at any moment, a rerun
- * continues where it stopped: a part is written atomically, so it is either whole or absent.
+ * Images in flight at once: while one image's copies run on the pool, the next one is decoded, its clean copy runs
+ * and its first batches are queued, so the workers never wait for the per-image work of this thread.
+ */
+export const IMAGES_IN_FLIGHT = 2;
+
+/** Runs `work` on every item, at most `limit` at a time; results in any order. Stops at the first failure. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, lane);
+  const results = await Promise.allSettled(lanes);
+  const rejected = results.find((r) => r.status === 'rejected');
+  if (rejected) throw (rejected as PromiseRejectedResult).reason;
+}
+
+/**
+ * Runs every image of the plan that is not done yet, {@link IMAGES_IN_FLIGHT} at a time, one part per image. Killed
+ * at any moment, a rerun continues where it stopped: a part is written atomically, so it is either whole or absent.
  */
 export async function runLocalSweep(
   paths: SweepPaths,
@@ -94,7 +121,7 @@ export async function runLocalSweep(
   }
   if (result.skipped) log.info(`sweep: ${result.skipped} of ${result.total} images already done, ${todo.length} to go`);
   let lastReport = performance.now();
-  for (const item of todo) {
+  await forEachLimited(todo, IMAGES_IN_FLIGHT, async (item) => {
     const { row, fromCache } = await processItem(paths, item, analyser, true);
     result.analysed++;
     if (fromCache) result.fromCache++;
@@ -108,7 +135,7 @@ export async function runLocalSweep(
       const rate = (60_000 * result.analysed) / (now - started);
       log.info(`sweep: ${result.skipped + result.analysed}/${result.total} images, ${rate.toFixed(1)} images/min`);
     }
-  }
+  });
   result.seconds = (performance.now() - started) / 1000;
   return result;
 }

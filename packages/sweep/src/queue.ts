@@ -2,10 +2,10 @@ import { stat } from 'node:fs/promises';
 import { canonicalJson, UserError } from '@neuronscope/core';
 import { FlowProducer, Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Analyser, AnalysisOptions } from './analyse.js';
+import { type Analyser, type AnalysisOptions, createAnalyser } from './analyse.js';
 import { loadSweepConfig } from './config.js';
 import { finalizeSweep } from './finalize.js';
-import { errorMessage, isDone, processItem, type SweepLog } from './local.js';
+import { errorMessage, forEachLimited, IMAGES_IN_FLIGHT, isDone, processItem, type SweepLog } from './local.js';
 import { imageRow, readPart, writePart } from './parts.js';
 import { type Plan, type PlanItem, planHash, readManifest, readPlan, type SweepPaths, sweepPaths } from './plan.js';
 import { planSweep, resolveSweep } from './sweep.js';
@@ -144,8 +144,9 @@ export interface WorkerOptions {
   stalledInterval?: number;
   /** How often a job may stall before it fails (default 1). */
   maxStalledCount?: number;
-  /** Builds the analyser of a sweep (the CLI injects the spine). */
-  analyserFor(options: AnalysisOptions): Promise<Analyser>;
+  /** Pool workers of the explainer (one per process, kept for its lifetime) and their threads. */
+  workers?: number;
+  threads?: number;
   log: SweepLog;
 }
 
@@ -167,7 +168,7 @@ export async function startWorker(opts: WorkerOptions): Promise<{ worker: Worker
         analysers.delete(other);
         await (await p.catch(() => null))?.close();
       }
-      a = opts.analyserFor(options);
+      a = createAnalyser(options, { workers: opts.workers, threads: opts.threads });
       a.catch(() => analysers.delete(id));
       analysers.set(id, a);
     }
@@ -185,8 +186,9 @@ export async function startWorker(opts: WorkerOptions): Promise<{ worker: Worker
     }
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     let done = 0;
-    for (const item of job.data.items) {
-      if (await isDone(paths, item)) continue;
+    const todo: PlanItem[] = [];
+    for (const item of job.data.items) if (!(await isDone(paths, item))) todo.push(item);
+    await forEachLimited(todo, IMAGES_IN_FLIGHT, async (item) => {
       opts.log.info(`worker: ${job.id}: ${item.image}`);
       try {
         const { row } = await processItem(paths, item, analyser, false);
@@ -201,7 +203,7 @@ export async function startWorker(opts: WorkerOptions): Promise<{ worker: Worker
       }
       done++;
       await job.updateProgress(done);
-    }
+    });
     return { images: done };
   };
 

@@ -19,7 +19,7 @@ export const HAS_FASHION = existsSync(FASHION);
 if (!HAS_FASHION)
   console.warn(`skipping sweep tests over Fashion-MNIST: ${FASHION} not found (apt-get install dataset-fashion-mnist)`);
 
-/** The embedded default model, when it has been generated (packages/cli/default-model/model.json). */
+/** The embedded default model, when it has been generated (packages/engine/default-model/model.json). */
 export const DEFAULT_MODEL = existsSync(fileURLToPath(new URL('../../cli/default-model/model.json', import.meta.url)));
 
 export const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));

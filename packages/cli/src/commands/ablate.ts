@@ -1,24 +1,26 @@
-import { resolve } from 'node:path';
-import { UserError } from '@neuronscope/core';
+import type { AblationSummary } from '@neuronscope/core';
+import { type AblateOptions, ablateStage, DEFAULTS, readRunConfig, writeReport } from '@neuronscope/engine';
 import { type Command, Option } from 'commander';
 import { createLog } from '../log.js';
-import { guarded, integer, outOption, threadsOption } from '../options.js';
-import { type AblateOptions, ablationText, runAblateStage } from '../stages/ablate.js';
-import { readRunConfig } from '../stages/perturb.js';
-import { runReportStage } from '../stages/report.js';
+import { absolute, guarded, integer, outOption, threadsOption } from '../options.js';
 
-/** The ablation settings of `explain --ablate [mode] --ablate-random N`, or undefined without `--ablate`. */
-export function ablateOf(o: Record<string, unknown>): AblateOptions | undefined {
-  if (o.ablate === undefined || o.ablate === false) return undefined;
-  const mode = o.ablate === true ? 'zero' : o.ablate;
-  if (mode !== 'zero' && mode !== 'mean') throw new UserError(`--ablate ${String(mode)}: use zero or mean`);
-  return {
-    mode,
-    random: (o.ablateRandom as number | undefined) ?? 100,
-    seed: o.seed as number,
-    pool: 'eligible',
-    threads: o.threads as number | undefined,
-  };
+/** A plain-text table of an ablation summary, for the terminal. */
+export function ablationText(a: AblationSummary): string {
+  const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed(0)}%`);
+  const num = (x: number | null | undefined) => (x === null || x === undefined ? '—' : x.toFixed(4));
+  const lines = [
+    `ablation (${a.mode}) of the top-${a.k} sets vs ${a.randomSets} random ${a.k}-sets per layer; target ${a.target}, clean probability ${a.cleanProbability.toFixed(4)}`,
+    'index  layer  drop(corr) pct  drop(prec) pct  random mean [p5, p95]',
+  ];
+  for (const l of a.layers) {
+    lines.push(
+      `${l.layerIndex}  ${l.layer}  ${num(l.correlation?.drop)} ${pct(l.correlation?.percentile)}  ${num(l.precision?.drop)} ${pct(l.precision?.percentile)}  ${num(l.random.mean)} [${num(l.random.p5)}, ${num(l.random.p95)}]`,
+    );
+  }
+  lines.push(
+    `selected set above the random 95th percentile: correlation ${a.totals.correlationAboveP95}/${a.totals.layers}, precision ${a.totals.precisionAboveP95}/${a.totals.layers}`,
+  );
+  return lines.join('\n');
 }
 
 /** `neuronscope ablate`. */
@@ -32,36 +34,35 @@ export function register(program: Command): void {
     .addOption(
       new Option('--mode <mode>', 'an ablated channel becomes 0, or its mean activation over the copies')
         .choices(['zero', 'mean'])
-        .default('zero'),
+        .default(DEFAULTS.ablateMode),
     )
-    .option('--random <n>', 'random k-sets of channels drawn per layer', integer(1), 100)
+    .option('--random <n>', 'random k-sets of channels drawn per layer', integer(1), DEFAULTS.ablateRandom)
     .option('--seed <seed>', 'seed of the random sets (default: the run seed)', integer(0))
     .addOption(
       new Option('--pool <pool>', 'draw random sets from eligible channels (all when fewer than k are), or all')
         .choices(['eligible', 'all'])
-        .default('eligible'),
+        .default(DEFAULTS.ablatePool),
     )
     .option('--layers <spec>', "layers to test, among the run's: names, globs, indices or ranges (default: all)")
-    .option('--batch-size <n>', 'ablation variants per inference call (default 16)', integer(1))
+    .option('--batch-size <n>', 'ablation variants per inference call', integer(1), DEFAULTS.ablateBatchSize)
     .addOption(threadsOption())
     .option('--json', 'print the ablation section of summary.json on stdout')
     .option('-q, --quiet', 'print nothing but errors')
     .action(
       guarded(async (o) => {
-        const dir = resolve(o.out as string);
+        const dir = absolute(o.out)!;
         const log = createLog(Boolean(o.quiet));
-        const config = await readRunConfig(dir);
+        const { config } = await readRunConfig(dir);
         const opts: AblateOptions = {
           mode: o.mode as AblateOptions['mode'],
           random: o.random as number,
           seed: (o.seed as number | undefined) ?? config.perturbation.seed,
           pool: o.pool as AblateOptions['pool'],
           layers: o.layers as string | undefined,
-          batchSize: o.batchSize as number | undefined,
-          threads: o.threads as number | undefined,
+          batchSize: o.batchSize as number,
         };
-        const summary = await runAblateStage(dir, opts, log);
-        const report = await runReportStage(dir);
+        const summary = await ablateStage(dir, { ...opts, threads: o.threads as number | undefined }, log);
+        const report = (await writeReport(dir)).path;
         if (o.json) process.stdout.write(`${JSON.stringify(summary.ablation, null, 2)}\n`);
         else if (!o.quiet) process.stdout.write(`${ablationText(summary.ablation!)}\nreport: ${report}\n`);
       }),

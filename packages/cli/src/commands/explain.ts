@@ -1,33 +1,36 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { explainToFolder } from '@neuronscope/engine';
 import { createLog } from '../log.js';
 import {
+  ablateOf,
+  absolute,
+  addCacheOptions,
+  addMapsOptions,
   addRunOptions,
   guarded,
   integer,
+  mapsOptionsOf,
   outOption,
   runOptionsOf,
-  statsConfigOf,
+  runtimeOf,
   statsOptions,
   threadsOption,
   workersOption,
 } from '../options.js';
 import { summaryText } from '../print.js';
-import { explain } from '../stages/explain.js';
-import { ablateOf } from './ablate.js';
-import { addMapsOptions, mapsOptionsOf } from './maps.js';
 
 /** `neuronscope explain`. */
 export function register(program: Command): void {
-  addMapsOptions(
-    statsOptions(addRunOptions(program.command('explain').description('run perturb, extract, stats, maps and report'))),
+  addCacheOptions(
+    addMapsOptions(
+      statsOptions(addRunOptions(program.command('explain').description('run perturb, extract, stats, maps and report'))),
+    ),
   )
     .addOption(outOption())
     .addOption(threadsOption())
     .addOption(workersOption())
     .option('--dump-inputs', 'also write inputs.npy: the exact float32 tensors fed to the model')
-    .option('--no-cache', 'neither reuse nor store cached activation tables')
-    .option('--cache-dir <dir>', 'activation-table cache (default: $NEURONSCOPE_CACHE_DIR or ~/.cache/neuronscope)')
+    .option('--keep-unit-stats', 'also write unit_stats.parquet: the per-unit moments (one row per unit, big)')
     .option('--ablate [mode]', 'also run the ablation test (see ablate): zero (default) or mean')
     .option('--ablate-random <n>', 'random channel sets per layer for --ablate', integer(1), 100)
     .option('--figures <dir>', 'also write every figure of the report as SVG and PNG into <dir>')
@@ -36,19 +39,16 @@ export function register(program: Command): void {
     .action(
       guarded(async (o) => {
         const log = createLog(Boolean(o.quiet));
-        const result = await explain(
+        const result = await explainToFolder(
           {
             ...runOptionsOf(o),
-            out: resolve(o.out as string),
-            stats: statsConfigOf(o),
-            threads: o.threads as number | undefined,
-            workers: o.workers as number | undefined,
+            ...runtimeOf(o),
+            out: absolute(o.out)!,
             dumpInputs: Boolean(o.dumpInputs),
-            cache: o.cache as boolean,
-            cacheDir: o.cacheDir as string | undefined,
+            keepUnitStats: Boolean(o.keepUnitStats),
             ablate: ablateOf(o),
             maps: mapsOptionsOf(o),
-            figures: o.figures === undefined ? undefined : resolve(o.figures as string),
+            figures: absolute(o.figures),
           },
           log,
         );

@@ -1,36 +1,31 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { extractStage } from '@neuronscope/engine';
 import { createLog } from '../log.js';
-import { guarded, outOption, threadsOption, workersOption } from '../options.js';
-import { runExtractStage } from '../stages/extract.js';
-import { readRunConfig } from '../stages/perturb.js';
+import { absolute, addCacheOptions, guarded, outOption, runtimeOf, threadsOption, workersOption } from '../options.js';
 
 /** `neuronscope extract`. */
 export function register(program: Command): void {
-  program
-    .command('extract')
-    .description('stage 2: run the copies through the model; write the output, activation and moments tables')
+  addCacheOptions(
+    program
+      .command('extract')
+      .description('stage 2: run the copies through the model; write the output, activation and channel tables'),
+  )
     .addOption(outOption())
     .addOption(threadsOption())
     .addOption(workersOption())
     .option('--dump-inputs', 'also write inputs.npy: the exact float32 tensors fed to the model')
+    .option('--keep-unit-stats', 'also write unit_stats.parquet: the per-unit moments (one row per unit, big)')
     .option('-q, --quiet', 'print nothing but errors')
     .action(
       guarded(async (o) => {
-        const dir = resolve(o.out as string);
+        const dir = absolute(o.out)!;
         const log = createLog(Boolean(o.quiet));
-        const config = await readRunConfig(dir);
-        const result = await runExtractStage(
+        const result = await extractStage(
           dir,
-          config,
-          {
-            threads: o.threads as number | undefined,
-            workers: o.workers as number | undefined,
-            dumpInputs: Boolean(o.dumpInputs),
-          },
+          { ...runtimeOf(o), dumpInputs: Boolean(o.dumpInputs), keepUnitStats: Boolean(o.keepUnitStats) },
           log,
         );
-        log.info(`extract: ${result.samplesUsed} copies; wrote ${result.files.join(', ')} in ${o.out}`);
+        log.info(`extract: ${result.samplesUsed} copies${result.fromCache ? ' (from the cache)' : ''}; tables in ${dir}`);
       }),
     );
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
+import { prepareModel } from '@neuronscope/engine';
 import { addModelOptions, guarded, modelOptionsOf } from '../options.js';
 import { layersText } from '../print.js';
-import { prepareModel } from '../stages/prepare.js';
 
 /** `neuronscope layers`. */
 export function register(program: Command): void {

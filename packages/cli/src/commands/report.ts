@@ -1,8 +1,7 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { writeReport } from '@neuronscope/engine';
 import { createLog } from '../log.js';
-import { guarded, outOption } from '../options.js';
-import { runReportStage } from '../stages/report.js';
+import { absolute, guarded, outOption } from '../options.js';
 
 /** `neuronscope report`. */
 export function register(program: Command): void {
@@ -15,9 +14,10 @@ export function register(program: Command): void {
     .action(
       guarded(async (o) => {
         const log = createLog(Boolean(o.quiet));
-        const figures = o.figures === undefined ? undefined : resolve(o.figures as string);
-        const path = await runReportStage(resolve(o.out as string), { figures }, log);
-        log.info(`report: ${path}`);
+        const figures = absolute(o.figures);
+        const report = await writeReport(absolute(o.out)!, figures ? { figures } : {});
+        if (figures) log.info(`report: ${report.figures} figures (SVG and PNG) in ${figures}`);
+        log.info(`report: ${report.path}`);
       }),
     );
 }

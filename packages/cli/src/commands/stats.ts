@@ -1,9 +1,7 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { guarded, outOption, statsConfigOf, statsOptions } from '../options.js';
+import { statsStage } from '@neuronscope/engine';
+import { absolute, guarded, outOption, statsConfigOf, statsOptions } from '../options.js';
 import { summaryText } from '../print.js';
-import { readRunConfig } from '../stages/perturb.js';
-import { runStatsStage } from '../stages/stats.js';
 
 /** `neuronscope stats`. */
 export function register(program: Command): void {
@@ -13,8 +11,7 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'print nothing but errors')
     .action(
       guarded(async (o) => {
-        const dir = resolve(o.out as string);
-        const summary = await runStatsStage(dir, await readRunConfig(dir), statsConfigOf(o));
+        const summary = await statsStage(absolute(o.out)!, statsConfigOf(o));
         if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
         else if (!o.quiet) process.stdout.write(`${summaryText(summary)}\n`);
       }),

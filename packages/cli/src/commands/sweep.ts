@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { UserError } from '@neuronscope/core';
+import { DEFAULTS } from '@neuronscope/engine';
 import {
   type AggregateResult,
   type Analyser,
-  type AnalysisOptions,
   createAnalyser,
   DEFAULT_QUEUE_NAME,
   enqueueSweep,
@@ -13,45 +13,14 @@ import {
   planSweep,
   resolveSweep,
   runLocalSweep,
-  type Spine,
   type SweepConfig,
   waitForJob,
 } from '@neuronscope/sweep';
 import { type Command, Option } from 'commander';
 import { reportError } from '../errors.js';
 import { createLog } from '../log.js';
-import { addModelOptions, integer, number, paramOption, threadsOption } from '../options.js';
+import { addModelOptions, integer, number, paramOption, threadsOption, workersOption } from '../options.js';
 import { textTable } from '../print.js';
-import { cacheKey, defaultCacheDir, restoreFromCache, storeInCache } from '../stages/cache.js';
-import { prepareModel } from '../stages/prepare.js';
-
-/** The spine's per-image pieces, injected into the sweep package (which must not import the CLI). */
-export const spine: Spine = { prepareModel, cacheKey, restoreFromCache, storeInCache, defaultCacheDir };
-
-/**
- * An analyser factory for sweeps and workers. Two test hooks: `NEURONSCOPE_SWEEP_DELAY_MS` makes every image take at
- * least that long, so that a test can kill a worker in the middle of a job; `NEURONSCOPE_SWEEP_FAIL` (a regular
- * expression) makes the analysis of matching image files fail with an internal error, as a crash would.
- */
-export function analyserFactory(threads?: number) {
-  return async (options: AnalysisOptions): Promise<Analyser> => {
-    const analyser = await createAnalyser(options, spine, threads);
-    const delay = Number(process.env.NEURONSCOPE_SWEEP_DELAY_MS ?? 0);
-    const fail = process.env.NEURONSCOPE_SWEEP_FAIL ? new RegExp(process.env.NEURONSCOPE_SWEEP_FAIL) : null;
-    if (!(delay > 0) && !fail) return analyser;
-    return {
-      ...analyser,
-      settings: analyser.settings,
-      settingsKey: analyser.settingsKey,
-      labels: analyser.labels,
-      async analyse(path, label) {
-        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-        if (fail?.test(path)) throw new Error(`injected failure (NEURONSCOPE_SWEEP_FAIL) on ${path}`);
-        return analyser.analyse(path, label);
-      },
-    };
-  };
-}
 
 /** Options of a command that defines a sweep (flags override the configuration file). */
 export function addSweepOptions(cmd: Command): Command {
@@ -59,16 +28,26 @@ export function addSweepOptions(cmd: Command): Command {
     .option('-s, --source <source>', 'images: a folder, a glob, a .csv/.jsonl manifest or an IDX file (.gz)')
     .option('--offset <n>', 'skip the first n images of the (sorted) source', integer(0))
     .option('--limit <n>', 'take at most n images', integer(1))
-    .option('--perturb <family>', 'perturbation family: paper, gaussian, multiplicative, mask (default paper)')
-    .option('-n, --samples <N>', 'number of copies N per image, the clean copy included (default 50)', integer(3))
-    .option('--seed <seed>', 'random seed (default 0)', integer(0))
+    .option('--perturb <family>', `perturbation family: paper, gaussian, multiplicative, mask (default ${DEFAULTS.perturb})`)
+    .option(
+      '-n, --samples <N>',
+      `number of copies N per image, the clean copy included (default ${DEFAULTS.samples})`,
+      integer(3),
+    )
+    .option('--seed <seed>', `random seed (default ${DEFAULTS.seed})`, integer(0))
     .option('--sigma <sigma>', 'noise scale of the family (shortcut for --param sigma=...)', number)
     .option('--param <key=value>', 'family parameter, repeatable', paramOption)
     .option('--target <target>', "'prediction' (default), 'label', or a class index or label")
-    .addOption(new Option('--output <kind>', 'network output y (default prob)').choices(['prob', 'logit', 'logprob']))
+    .addOption(
+      new Option('--output <kind>', `network output y (default ${DEFAULTS.output})`).choices(['prob', 'logit', 'logprob']),
+    )
     .option('--batch-size <n>', 'copies per inference call', integer(1))
-    .option('-k, --top-k <k>', 'neurons selected per layer by each metric (default 5)', integer(1))
-    .option('--eligibility <a>', 'precision needs a mean activation of at least this (default 0.1)', number)
+    .option('-k, --top-k <k>', `neurons selected per layer by each metric (default ${DEFAULTS.topK})`, integer(1))
+    .option(
+      '--eligibility <a>',
+      `precision needs a mean activation of at least this (default ${DEFAULTS.eligibility})`,
+      number,
+    )
     .option('-o, --out <dir>', 'output directory; the tables go to <out>/sweep/ (default out/sweep)')
     .option('--no-cache', 'neither reuse nor store cached activation tables')
     .option('--cache-dir <dir>', 'activation-table cache (default: $NEURONSCOPE_CACHE_DIR or ~/.cache/neuronscope)');
@@ -168,6 +147,7 @@ export function register(program: Command): void {
       .description('analyse every image of a folder, glob, manifest or IDX dataset; resumable; dataset-level tables'),
   )
     .addOption(threadsOption())
+    .addOption(workersOption())
     .option('--retry-failed', 'analyse again the images recorded with an error')
     .option('--queue <url>', 'enqueue the images as BullMQ jobs on this Redis (redis://host:port) and return')
     .option('--queue-name <name>', `BullMQ queue (default ${DEFAULT_QUEUE_NAME})`)
@@ -192,7 +172,11 @@ export function register(program: Command): void {
             ...defined({ offset: o.offset as number | undefined, limit: o.limit as number | undefined }),
           },
         };
-        analyser = await analyserFactory(o.threads as number | undefined)(sweep.analysis);
+        analyser = await createAnalyser(sweep.analysis, {
+          workers: o.workers as number | undefined,
+          threads: o.threads as number | undefined,
+          log: (m) => log.info(m),
+        });
         const { paths, plan } = await planSweep(sweep, analyser);
         if (o.queue) {
           await analyser.close();

@@ -1,8 +1,7 @@
 import { DEFAULT_QUEUE_NAME, startWorker } from '@neuronscope/sweep';
 import type { Command } from 'commander';
 import { createLog } from '../log.js';
-import { guarded, integer, threadsOption } from '../options.js';
-import { analyserFactory } from './sweep.js';
+import { guarded, integer, threadsOption, workersOption } from '../options.js';
 
 /** `neuronscope worker`. */
 export function register(program: Command): void {
@@ -14,6 +13,7 @@ export function register(program: Command): void {
     .requiredOption('--queue <url>', 'Redis of the queue (redis://host:port)')
     .option('--queue-name <name>', `BullMQ queue (default ${DEFAULT_QUEUE_NAME})`)
     .addOption(threadsOption())
+    .addOption(workersOption())
     .option('--concurrency <n>', 'jobs processed at once by this process (default 1)', integer(1))
     .option(
       '--lock-duration <ms>',
@@ -33,7 +33,8 @@ export function register(program: Command): void {
           lockDuration: o.lockDuration as number | undefined,
           stalledInterval: o.stalledInterval as number | undefined,
           maxStalledCount: o.maxStalled as number | undefined,
-          analyserFor: analyserFactory(o.threads as number | undefined),
+          workers: o.workers as number | undefined,
+          threads: o.threads as number | undefined,
           log,
         });
         log.info(`worker: ${process.pid} waiting for jobs on ${o.queue} (queue ${o.queueName ?? DEFAULT_QUEUE_NAME})`);

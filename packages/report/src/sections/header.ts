@@ -10,7 +10,7 @@ function figure(image: EmbeddedImage, alt: string, caption: string): string {
   return `<figure><img src="${image.dataUri}" width="${image.width}" height="${image.height}" alt="${escapeHtml(alt)}"><figcaption>${caption}</figcaption></figure>`;
 }
 
-function fileHtml(path: string, sha256: string): string {
+function fileHtml(path: string | null, sha256: string): string {
   return `<code>${escapeHtml(fileName(path))}</code> <span class="muted">sha256 ${escapeHtml(sha256.slice(0, SHA_PREFIX))}…</span>`;
 }
 

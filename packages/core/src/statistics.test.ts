@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { averageRanks, compareSelections, spearman } from './compare.js';
-import { rankDescending } from './rank.js';
+import {
+  averageRanks,
+  compareSelections,
+  jaccardIndex,
+  pearson,
+  quantile,
+  rankDescending,
+  softmax,
+  spearman,
+  topKIndices,
+  varianceFromSums,
+} from './statistics.js';
 
 describe('compareSelections', () => {
   it('gives the paper overlap and the Jaccard index', () => {
@@ -74,3 +84,52 @@ function pearsonOfRanks(x: number[], y: number[]): number {
   }
   return sxy / Math.sqrt(sxx * syy);
 }
+
+describe('topKIndices', () => {
+  it('takes the largest values best first, ties to the lower index, skipping NaN and excluded entries', () => {
+    const values = Float64Array.of(0.5, Number.NaN, 0.9, 0.5, Number.POSITIVE_INFINITY, 0.1);
+    expect(topKIndices(values, 3)).toEqual([4, 2, 0]);
+    expect(topKIndices(values, 4)).toEqual([4, 2, 0, 3]);
+    expect(topKIndices(values, 3, Uint8Array.of(1, 1, 0, 1, 0, 1))).toEqual([0, 3, 5]);
+    expect(topKIndices(values, 2, null, 2, 4)).toEqual([2, 3]);
+  });
+
+  it('agrees with rankDescending on which entries rank 1..k', () => {
+    const values = Float64Array.of(3, 1, 3, 2, 2, 5);
+    const included = Uint8Array.of(1, 1, 1, 1, 1, 1);
+    const ranks = rankDescending(values, included);
+    const top = topKIndices(values, 4);
+    expect(top.map((i) => ranks[i])).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('jaccardIndex, quantile, softmax, pearson, varianceFromSums', () => {
+  it('jaccardIndex is null for two empty sets', () => {
+    expect(jaccardIndex([], [])).toBeNull();
+    expect(jaccardIndex([1, 2], [2, 3])).toBeCloseTo(1 / 3, 15);
+  });
+
+  it('quantile interpolates linearly as numpy', () => {
+    // numpy.quantile([1, 2, 4, 8], 0.5) = 3; 0.25 -> 1.75
+    expect(quantile([1, 2, 4, 8], 0.5)).toBe(3);
+    expect(quantile([1, 2, 4, 8], 0.25)).toBe(1.75);
+    expect(quantile([], 0.5)).toBeNaN();
+  });
+
+  it('softmax sums to one and does not overflow', () => {
+    const p = softmax([1000, 1000, 999]);
+    expect(p[0]).toBeCloseTo(1 / (2 + Math.exp(-1)), 15);
+    expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 15);
+  });
+
+  it('pearson is null for a constant sample and matches a hand computation', () => {
+    expect(pearson([1, 1, 1], [1, 2, 3])).toBeNull();
+    // x = 1,2,3; y = 2,4,7: r = 5 / sqrt(2 * 12.667)
+    expect(pearson([1, 2, 3], [2, 4, 7])).toBeCloseTo(5 / Math.sqrt(2 * (38 / 3)), 12);
+  });
+
+  it('varianceFromSums sets a variance within rounding of zero to exactly 0', () => {
+    expect(varianceFromSums(4, 4 * 1e8, 4 * 1e16)).toBe(0);
+    expect(varianceFromSums(2, 0, 2)).toBe(1);
+  });
+});

@@ -5,9 +5,8 @@
  * 26 layers, 2 threads). Appended as a protobuf fragment, as `withExtraOutputs` does: repeated fields of a
  * message concatenate, so the original bytes stay untouched.
  */
-import { appendGraph } from '@neuronscope/model';
-
-const ONNX_FLOAT = 1;
+import { ONNX_FLOAT } from './onnx-graph.js';
+import { appendGraph } from './wire.js';
 
 /** Name of the graph output holding the spatial means of `layer`. */
 export function channelMeanOutput(layer: string): string {

@@ -1,0 +1,133 @@
+/**
+ * Every option of an analysis and its default, in one place: the CLI flags show and use these defaults, sweep
+ * configurations are resolved through these schemas, and the API parses its options with them. A default changes
+ * here or nowhere.
+ */
+import { OutputModeSchema, UserError } from '@neuronscope/core';
+import { z } from 'zod';
+
+/** The defaults, as plain values (for `--help` texts and documentation). */
+export const DEFAULTS = {
+  perturb: 'paper',
+  samples: 50,
+  /** With `samples: 'auto'`: the most copies that may run. */
+  maxSamples: 1000,
+  /** With `samples: 'auto'`: the agreement the top-k sets must reach. */
+  stopAgreement: 0.9,
+  seed: 0,
+  output: 'prob',
+  topK: 5,
+  eligibility: 0.1,
+  /** Copies per inference call for a model with a dynamic batch (a fixed batch of 1 runs one at a time). */
+  batchSize: 8,
+  masks: 1000,
+  maskGrid: 7,
+  maskKeep: 0.5,
+  maskBaseline: 'zero',
+  mapSize: 56,
+  ablateMode: 'zero',
+  ablateRandom: 100,
+  ablatePool: 'eligible',
+  ablateBatchSize: 16,
+} as const;
+
+/** The model side: which model, its labels, preprocessing and recorded layers (all optional: the default model). */
+export const ModelOptionsSchema = z.object({
+  /** ONNX file; the embedded default model when absent. */
+  model: z.string().optional(),
+  labels: z.string().optional(),
+  preprocess: z.enum(['imagenet', 'inception', 'none']).optional(),
+  size: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
+  mean: z.array(z.number()).min(1).optional(),
+  std: z.array(z.number().positive()).min(1).optional(),
+  layout: z.enum(['NCHW', 'NHWC']).optional(),
+  grayscale: z.boolean().optional(),
+  /** Names, globs, indices or ranges, comma-separated; every recordable layer when absent. */
+  layers: z.string().optional(),
+});
+export type ModelOptions = z.input<typeof ModelOptionsSchema>;
+
+/** What an explainer holds for its lifetime: the model, the output analysed, its pool and its cache. */
+export const ExplainerOptionsSchema = ModelOptionsSchema.extend({
+  output: OutputModeSchema.default(DEFAULTS.output),
+  /** Copies per inference call (default {@link DEFAULTS.batchSize}, or 1 for a model with a fixed batch). */
+  batchSize: z.number().int().positive().optional(),
+  /** Pool workers, each with its own sessions (default: one single-threaded worker per core, at most 4). */
+  workers: z.number().int().positive().optional(),
+  /** Intra-op threads of each worker's sessions. */
+  threads: z.number().int().positive().optional(),
+  /** Reuse and fill the cache of extractions and heat maps. */
+  cache: z.boolean().default(true),
+  /** The cache's folder (default `$NEURONSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/neuronscope`, else `~/.cache/neuronscope`). */
+  cacheDir: z.string().optional(),
+});
+export type ExplainerOptions = z.input<typeof ExplainerOptionsSchema>;
+export type ResolvedExplainerOptions = z.output<typeof ExplainerOptionsSchema>;
+
+/** One image's analysis: the perturbations, the target, the statistics, and what to keep. */
+export const AnalysisOptionsSchema = z.object({
+  perturb: z.string().min(1).default(DEFAULTS.perturb),
+  /** Copies N, the clean copy included, or `auto`: copies until the top-k sets are stable. */
+  samples: z.union([z.number().int().min(3), z.literal('auto')]).default(DEFAULTS.samples),
+  maxSamples: z.number().int().min(3).default(DEFAULTS.maxSamples),
+  stopAgreement: z.number().min(0).max(1).default(DEFAULTS.stopAgreement),
+  seed: z.number().int().min(0).max(0xffffffff).default(DEFAULTS.seed),
+  /** Family parameters (e.g. `{ sigma: 0.2 }`). */
+  params: z.record(z.string(), z.unknown()).default({}),
+  /** Class index or label; the clean image's top-1 when absent. */
+  target: z.union([z.string(), z.number().int().min(0)]).optional(),
+  topK: z.number().int().min(1).default(DEFAULTS.topK),
+  eligibility: z.number().default(DEFAULTS.eligibility),
+  /** Keep every copy's channel means (`activations.parquet`, the report's stability chart). */
+  keepActivations: z.boolean().default(true),
+  /** Keep the per-unit moments (`unit_stats.parquet`: one row per unit, big). */
+  keepUnitStats: z.boolean().default(false),
+  /** Keep the exact float32 copies fed to the model (`inputs.npy`, N times the input). */
+  dumpInputs: z.boolean().default(false),
+});
+export type AnalysisOptions = z.input<typeof AnalysisOptionsSchema>;
+export type ResolvedAnalysisOptions = z.output<typeof AnalysisOptionsSchema>;
+
+/** The heat-map stage: M masked copies (RISE masks) through the pool. */
+export const MapsOptionsSchema = z.object({
+  /** Masked copies M (0: no heat maps; otherwise at least 16). */
+  masks: z
+    .number()
+    .int()
+    .refine((m) => m === 0 || m >= 16, 'must be 0 (no heat maps) or at least 16')
+    .default(DEFAULTS.masks),
+  grid: z.number().int().min(1).default(DEFAULTS.maskGrid),
+  keepProb: z.number().gt(0).lt(1).default(DEFAULTS.maskKeep),
+  baseline: z.enum(['zero', 'mean', 'blur']).default(DEFAULTS.maskBaseline),
+  /** Seed of the masks (default: the run's seed). */
+  seed: z.number().int().min(0).max(0xffffffff).optional(),
+  /** Cells on the longer side of a map. */
+  mapSize: z.number().int().min(1).default(DEFAULTS.mapSize),
+});
+export type MapsOptions = z.input<typeof MapsOptionsSchema>;
+export type ResolvedMapsOptions = z.output<typeof MapsOptionsSchema>;
+
+/** The ablation test: switch off the selected channels, and random sets, on the clean image. */
+export const AblateOptionsSchema = z.object({
+  mode: z.enum(['zero', 'mean']).default(DEFAULTS.ablateMode),
+  /** Random k-sets drawn per layer. */
+  random: z.number().int().min(1).default(DEFAULTS.ablateRandom),
+  seed: z.number().int().min(0).max(0xffffffff).default(0),
+  /** Where random sets come from: eligible channels (as precision's candidates), or all channels. */
+  pool: z.enum(['eligible', 'all']).default(DEFAULTS.ablatePool),
+  /** Layers to test (a `--layers` spec over the run's layers); all of them when absent. */
+  layers: z.string().optional(),
+  /** Variants per inference call (1 for a model with a fixed batch). */
+  batchSize: z.number().int().positive().default(DEFAULTS.ablateBatchSize),
+});
+export type AblateOptions = z.input<typeof AblateOptionsSchema>;
+export type ResolvedAblateOptions = z.output<typeof AblateOptionsSchema>;
+
+/** Parses options with a schema; a problem is a one-line `UserError` naming the option (zod's are multi-line). */
+export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(value ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const path = issue.path.length ? issue.path.join('.') : what;
+  throw new UserError(`${what}: ${path}: ${issue.message}`);
+}

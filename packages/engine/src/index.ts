@@ -1,0 +1,62 @@
+/**
+ * `@neuronscope/engine`: the per-image pipeline as a library. Its front is a warm explainer
+ * (`createExplainer({ model })` → `explainer.explain(image, options)` → `writeRun(result, dir)`), which every
+ * command, the sweep, the queue worker and the tools call; it composes the stage packages (perturb, activations,
+ * metrics, report), owns the defaults, the cache and run folders, and runs each stage over a run folder.
+ */
+export { type AblationResult, percentileRank, randomSets, TIE_TOLERANCE } from './ablate.js';
+export { type CacheEntryInfo, ContentCache, defaultCacheDir } from './cache.js';
+export { DEFAULT_MODEL_DIR, type DefaultModel, defaultModel } from './default-model.js';
+export {
+  type AblateOptions,
+  AblateOptionsSchema,
+  type AnalysisOptions,
+  AnalysisOptionsSchema,
+  DEFAULTS,
+  type ExplainerOptions,
+  ExplainerOptionsSchema,
+  type MapsOptions,
+  MapsOptionsSchema,
+  type ModelOptions,
+  ModelOptionsSchema,
+  parseOptions,
+  type ResolvedAnalysisOptions,
+} from './defaults.js';
+export {
+  createExplainer,
+  type ExplainCall,
+  Explainer,
+  type ExplainerLog,
+  type Explanation,
+} from './explainer.js';
+export { EXTRACT_FILES, type ExtractFile, RUN_FILES, type RunFile, runFile } from './files.js';
+export { type ImageInput, type LoadedInput, loadInput } from './image-source.js';
+export { type HeatMaps, type SelectedNeuron, selectedNeurons } from './maps.js';
+export { type ModelContext, prepareModel, resolveTarget } from './model.js';
+export { gatherVisual, peakUnits, type ReportOptions, writeReport } from './report.js';
+export { runId, TABLES_FORMAT } from './run-config.js';
+export {
+  readExtracted,
+  readNeurons,
+  readRun,
+  readRunConfig,
+  readRunTable,
+  readSummary,
+  type RunFolder,
+  writeRun,
+} from './run-folder.js';
+export {
+  ablateStage,
+  type ExplainFolderOptions,
+  type ExplainFolderResult,
+  explainToFolder,
+  extractStage,
+  type ExtractStageOptions,
+  type Log,
+  mapsStage,
+  perturbStage,
+  type RuntimeOptions,
+  silentLog,
+  statsStage,
+} from './stages.js';
+export { type Stats, runStats, STATS_METADATA_KEY, TOOL } from './summary.js';

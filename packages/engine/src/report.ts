@@ -1,0 +1,189 @@
+/**
+ * The report stage: `report.html` of a run folder from `summary.json`, `neurons.parquet` and, for the visual parts,
+ * the model graph (receptive fields at each selected neuron's most active unit, from `channel_stats.parquet`),
+ * `maps.parquet`, `outputs.parquet` and `activations.parquet`. A part whose inputs are missing is left out with a
+ * note saying which stage makes it.
+ */
+import { constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  columnValues,
+  type LayerInfo,
+  numericColumn,
+  readMapsTable,
+  type Summary,
+  type Table,
+  writeFileAtomic,
+} from '@neuronscope/core';
+import type { ChannelMetrics } from '@neuronscope/metrics';
+import { inputToImage, loadModel, type ReceptiveField, receptiveFields, unitBox } from '@neuronscope/model';
+import {
+  type NeuronBox,
+  renderFigures,
+  renderHtml,
+  reportContext,
+  stabilityCurve,
+  type VisualInput,
+} from '@neuronscope/report';
+import { runFile } from './files.js';
+import { selectedNeurons } from './maps.js';
+import { readExtracted, readNeurons, readRunConfig, readRunTable, readSummary } from './run-folder.js';
+
+const exists = (path: string) =>
+  access(path, constants.R_OK).then(
+    () => true,
+    () => false,
+  );
+
+/** The most active unit on the clean image of every channel, by `layerIndex:channel`, from the channel metrics. */
+export function peakUnits(metrics: ChannelMetrics): Map<string, { unit: number; activation: number }> {
+  const peaks = new Map<string, { unit: number; activation: number }>();
+  for (const l of metrics.layers) {
+    for (let c = 0; c < l.channels; c++) {
+      peaks.set(`${l.layerIndex}:${c}`, { unit: metrics.peakUnit[l.row + c]!, activation: metrics.peakValue[l.row + c]! });
+    }
+  }
+  return peaks;
+}
+
+/** The receptive-field box of every selected neuron at its most active unit on the clean input. */
+async function neuronBoxes(summary: Summary, metrics: ChannelMetrics): Promise<{ boxes?: NeuronBox[]; note?: string }> {
+  const { run } = summary;
+  const model = await loadModel(run.model.path).catch(() => null);
+  if (!model) return { note: `No boxes: the model ${run.model.path} could not be read.` };
+  if (model.sha256 !== run.model.sha256) return { note: `No boxes: ${run.model.path} changed since the run.` };
+  const [height, width] = run.preprocessing.size;
+  const fields = receptiveFields(model, { height, width, layout: run.preprocessing.layout });
+  const peaks = peakUnits(metrics);
+  const layers = new Map<string, LayerInfo>(run.layers.map((l) => [l.layer, l]));
+  const boxes: NeuronBox[] = [];
+  const missing = new Set<string>();
+  for (const n of selectedNeurons(summary)) {
+    const field: ReceptiveField | undefined = fields.get(n.layer);
+    const layer = layers.get(n.layer);
+    const peak = peaks.get(`${n.layerIndex}:${n.channel}`);
+    if (!field || !layer || !peak) {
+      missing.add(n.layer);
+      continue;
+    }
+    const y = Math.floor(peak.unit / layer.width);
+    const x = peak.unit % layer.width;
+    const inputBox = unitBox(field, y, x, height, width);
+    boxes.push({
+      layer: n.layer,
+      layerIndex: n.layerIndex,
+      channel: n.channel,
+      set: n.set,
+      unit: { y, x },
+      activation: peak.activation,
+      field: { size: [field.rows.size, field.cols.size], jump: [field.rows.jump, field.cols.jump], global: field.global },
+      inputBox,
+      imageRect: inputToImage(inputBox, run.preprocessing, run.image.width, run.image.height),
+    });
+  }
+  const note =
+    missing.size > 0
+      ? `No receptive field for ${missing.size} layer(s) (an operator on their path is not supported): ${[...missing].slice(0, 3).join(', ')}`
+      : undefined;
+  return { boxes, ...(note ? { note } : {}) };
+}
+
+/** The output y and top-1 of every copy, in copy order. */
+function outputsByCopy(table: Table): { y: Float64Array; top1: Int32Array } {
+  const copy = columnValues<number>(table, 'copy');
+  const yCol = numericColumn(table, 'y');
+  const top1Col = columnValues<number>(table, 'top1');
+  const y = new Float64Array(copy.length);
+  const top1 = new Int32Array(copy.length);
+  for (let i = 0; i < copy.length; i++) {
+    y[copy[i]!] = yCol[i]!;
+    top1[copy[i]!] = top1Col[i]!;
+  }
+  return { y, top1 };
+}
+
+/** The heat maps of the run folder, or a note saying why there are none. */
+async function heatMaps(dir: string, id: string, summary: Summary): Promise<{ maps?: VisualInput['maps']; note?: string }> {
+  if (!(await exists(runFile(dir, 'maps')))) {
+    return { note: "No heat maps: run 'neuronscope maps --out <run directory>', then 'neuronscope report'." };
+  }
+  const maps = readMapsTable(await readRunTable(dir, 'maps', id, 'maps'), runFile(dir, 'maps'));
+  if (maps.meta.target !== summary.target.index) return { note: 'The heat maps are from another target class: run neuronscope maps again.' };
+  const mapped = new Set(maps.rows.map((r) => `${r.layerIndex}:${r.channel}`));
+  const missing = selectedNeurons(summary).filter((n) => !mapped.has(`${n.layerIndex}:${n.channel}`)).length;
+  const note =
+    missing > 0
+      ? `${missing} selected neurons have no heat map (the selection changed since the maps stage): run neuronscope maps again.`
+      : undefined;
+  return { maps, ...(note ? { note } : {}) };
+}
+
+/** What the visual report needs from the run folder and the model; see the module comment. */
+export async function gatherVisual(dir: string, id: string, summary: Summary, metrics: ChannelMetrics, outputs: Table): Promise<VisualInput> {
+  const notes: Record<string, string> = {};
+  const { boxes, note } = await neuronBoxes(summary, metrics);
+  if (note) notes.boxes = note;
+  const [height, width] = summary.run.preprocessing.size;
+  const inputRect = inputToImage(
+    { top: 0, left: 0, bottom: height - 1, right: width - 1 },
+    summary.run.preprocessing,
+    summary.run.image.width,
+    summary.run.image.height,
+  );
+  const maps = await heatMaps(dir, id, summary);
+  if (maps.note) notes.maps = maps.note;
+  const byCopy = outputsByCopy(outputs);
+  let stability: VisualInput['stability'];
+  if (await exists(runFile(dir, 'activations'))) {
+    const table = await readRunTable(dir, 'activations', id, 'extract');
+    stability = stabilityCurve({
+      copy: columnValues<number>(table, 'copy'),
+      layerIndex: columnValues<number>(table, 'layer_index'),
+      channel: columnValues<number>(table, 'channel'),
+      mean: columnValues<number>(table, 'mean'),
+      y: byCopy.y,
+      layers: summary.run.layers,
+      topK: summary.stats.topK,
+      eligibility: summary.stats.eligibility,
+    });
+  } else {
+    notes.stability = 'No stability curve: activations.parquet was not kept (see --no-activations).';
+  }
+  return {
+    ...(boxes ? { boxes } : {}),
+    inputRect,
+    ...(maps.maps ? { maps: maps.maps } : {}),
+    outputs: byCopy,
+    ...(stability ? { stability } : {}),
+    notes,
+  };
+}
+
+/** Settings of the report stage. */
+export interface ReportOptions {
+  /** Also write every figure as SVG and PNG into this directory. */
+  figures?: string;
+}
+
+/** Writes `report.html` of a run folder (and the figures); returns the report's path and the figures written. */
+export async function writeReport(dir: string, opts: ReportOptions = {}): Promise<{ path: string; figures: number }> {
+  const { config, id } = await readRunConfig(dir);
+  const summary = await readSummary(dir, id);
+  const neurons = await readNeurons(dir, id, summary);
+  const { metrics, outputs } = await readExtracted(dir, config, id);
+  const visual = await gatherVisual(dir, id, summary, metrics, outputs);
+  const ctx = await reportContext({ summary, imagePath: summary.run.image.path ?? '', neurons, visual });
+  const path = runFile(dir, 'report');
+  await writeFileAtomic(path, renderHtml(ctx));
+  let figures = 0;
+  if (opts.figures) {
+    await mkdir(opts.figures, { recursive: true });
+    for (const f of await renderFigures(ctx)) {
+      await writeFileAtomic(join(opts.figures, `${f.name}.svg`), f.svg);
+      await writeFileAtomic(join(opts.figures, `${f.name}.png`), f.png);
+      figures++;
+    }
+  }
+  return { path, figures };
+}
