@@ -23,6 +23,7 @@
  * ignored; precision = 1 / mean unit variance; eligibility = mean activation >= threshold; ties to the lower
  * channel), computed from the running float64 sums in one pass per sample.
  */
+import { topKIndices, zeroVarianceBound } from '@neuronscope/core';
 import type { UnitSums } from './merge.js';
 
 /** Settings of the stopping rule. */
@@ -117,7 +118,7 @@ interface SampleOutput {
 function outputOf(count: number, sumY: number, sumYY: number): SampleOutput {
   const eY = sumY / count;
   let varY = sumYY / count - eY * eY;
-  if (varY <= 4 * count * Number.EPSILON * (sumYY / count)) varY = 0;
+  if (varY <= zeroVarianceBound(count, sumYY / count)) varY = 0;
   return { n: count, eY, sdY: Math.sqrt(varY) };
 }
 
@@ -145,7 +146,7 @@ function scoreChannel(
     const m1 = a / n;
     const m2 = aa / n;
     let v = m2 - m1 * m1;
-    if (v <= 4 * n * Number.EPSILON * m2) v = 0;
+    if (v <= zeroVarianceBound(n, m2)) v = 0;
     vSum += v;
     meanSum += shift[i]! + m1;
     if (v > 0 && sdY > 0) {
@@ -235,14 +236,9 @@ export function topKSetsWithHalves(
   return [full!, first!, second!];
 }
 
-/** Indices of the `k` largest non-NaN values (where `included`), ties to the lower index. */
+/** Indices of the `k` largest non-NaN values (where `included`), ties to the lower index: the selection's rule. */
 function top(values: Float64Array, included: Uint8Array | null, k: number): number[] {
-  const order: number[] = [];
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isNaN(values[i]!) && (included === null || included[i] === 1)) order.push(i);
-  }
-  order.sort((i, j) => (values[i]! > values[j]! ? -1 : values[i]! < values[j]! ? 1 : i - j));
-  return order.slice(0, k);
+  return topKIndices(values, k, included);
 }
 
 /** Overlap of `sample` with `reference`, |sample ∩ reference| / |reference|; null when the reference is empty. */

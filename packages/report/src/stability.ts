@@ -12,6 +12,7 @@
  * and the top-k channels per layer by each are compared with those from all N copies (Jaccard index), averaged
  * over the layers. The unit-level metrics of the selection need per-unit sums that are not kept per copy.
  */
+import { jaccardIndex as jaccard, topKIndices } from '@neuronscope/core';
 import type { StabilityPoint } from './visual.js';
 
 /** The columns of `activations.parquet` and the output y indexed by copy. */
@@ -35,23 +36,9 @@ export function stabilityCheckpoints(total: number): number[] {
   return [...points].sort((a, b) => a - b);
 }
 
-/** Indices of the k largest finite-or-infinite values (NaN skipped), ties to the lower index. */
+/** Indices of the k largest values in [from, to) (NaN skipped), ties to the lower index: the selection's rule. */
 function topK(values: Float64Array, k: number, from: number, to: number, allowed?: Uint8Array): Set<number> {
-  const idx: number[] = [];
-  for (let i = from; i < to; i++) if (!Number.isNaN(values[i]!) && (!allowed || allowed[i])) idx.push(i);
-  idx.sort((a, b) => {
-    const va = values[a]!;
-    const vb = values[b]!;
-    return va === vb ? a - b : vb > va ? 1 : -1;
-  });
-  return new Set(idx.slice(0, k));
-}
-
-function jaccard(a: Set<number>, b: Set<number>): number | null {
-  if (a.size === 0 && b.size === 0) return null;
-  let shared = 0;
-  for (const x of a) if (b.has(x)) shared++;
-  return shared / (a.size + b.size - shared);
+  return new Set(topKIndices(values, k, allowed ?? null, from, to));
 }
 
 /** The stability curve; see the module comment. Rows may come in any order. */

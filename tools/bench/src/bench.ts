@@ -17,20 +17,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultParallelism } from '@neuronscope/activations';
-import {
-  createLog,
-  prepareRun,
-  type RunOptions,
-  runExtractStage,
-  runStatsStage,
-  writePerturbStage,
-} from '@neuronscope/cli';
-import { type Summary, tensorDims } from '@neuronscope/core';
+import { type InputTensor, type RunConfig, type Summary, tensorDims } from '@neuronscope/core';
+import { AnalysisOptionsSchema, createExplainer, type ExplainerOptions } from '@neuronscope/engine';
 import { perturbationTable, readPerturbationTable, renderCopy } from '@neuronscope/perturb';
 import { Piscina } from 'piscina';
 import type { BareTask } from './bare-worker.js';
@@ -41,7 +34,6 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHARED = resolve(ROOT, '../shared');
 const BATCH = 8;
 const STATS = { topK: 5, eligibility: 0.1 };
-const quiet = createLog(true);
 
 const IMAGE = join(SHARED, 'images/cat.png');
 
@@ -56,7 +48,11 @@ const MODELS: Record<string, ModelSpec> = {
   squeezenet: { name: 'SqueezeNet 1.1 224x224', path: join(SHARED, 'models/squeezenet1_1.onnx'), image: IMAGE },
 };
 
-type PreparedRun = Awaited<ReturnType<typeof prepareRun>>;
+/** A run's configuration and its clean input, as the engine resolves them. */
+interface PreparedRun {
+  config: RunConfig;
+  input: InputTensor;
+}
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -76,31 +72,35 @@ const withRange = (xs: readonly number[], digits = 1) => {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
-// The full pipeline: the CLI's own extract and stats stages.
+// The full pipeline: the engine's explainer, as every command runs it.
 
 const prepared = new Map<string, PreparedRun>();
 
-function runOptions(model: ModelSpec, samples: number | 'auto', stopAgreement?: number): RunOptions {
+/** The analysis options of a run of `samples` copies (`auto`: at most 500). */
+function analysis(samples: number | 'auto', stopAgreement?: number) {
   return {
-    stopAgreement,
-    model: model.path,
-    image: model.image,
-    perturb: 'paper',
     samples,
     maxSamples: 500,
-    stopping: STATS,
+    ...(stopAgreement === undefined ? {} : { stopAgreement }),
     seed: 1,
-    params: {},
-    output: 'prob',
-    batchSize: BATCH,
+    ...STATS,
   };
 }
 
+/** The explainer's options for a model (no cache: every run computes). */
+function explainerOptions(model: ModelSpec, par: { workers?: number; threads?: number } = {}): ExplainerOptions {
+  return { model: model.path, batchSize: BATCH, cache: false, ...par };
+}
+
+/** The run configuration and clean input of a model's image (no workers are started). */
 async function prepare(model: ModelSpec, samples: number | 'auto', stopAgreement?: number): Promise<PreparedRun> {
   const key = `${model.path}:${samples}:${stopAgreement}`;
   let run = prepared.get(key);
   if (!run) {
-    run = await prepareRun(runOptions(model, samples, stopAgreement));
+    const explainer = await createExplainer(explainerOptions(model));
+    const input = await explainer.load(model.image);
+    const config = explainer.configFor(input, AnalysisOptionsSchema.parse(analysis(samples, stopAgreement)));
+    run = { config, input: input.tensor };
     prepared.set(key, run);
   }
   return run;
@@ -125,35 +125,35 @@ interface FullResult {
   summary: Summary;
 }
 
-/** One `extract` + `stats` run (perturb, which writes run.json and the copies' records, is not timed). */
+/**
+ * One explanation end to end: the explainer created (model loaded, workers and sessions started), the image
+ * explained (extract and stats, every table built and encoded), the explainer closed.
+ */
 async function full(
   model: ModelSpec,
   samples: number | 'auto',
   par: { workers?: number; threads?: number } = {},
   stopAgreement?: number,
 ): Promise<FullResult> {
-  const run = await prepare(model, samples, stopAgreement);
-  const dir = await mkdtemp(join(tmpdir(), 'ns-bench-'));
+  const c0 = cpuSeconds();
+  const t0 = performance.now();
+  const explainer = await createExplainer(explainerOptions(model, par));
   try {
-    await writePerturbStage(dir, run);
-    const c0 = cpuSeconds();
-    const t0 = performance.now();
-    const extracted = await runExtractStage(dir, run.config, par, quiet);
+    const explanation = await explainer.explain(model.image, analysis(samples, stopAgreement));
     const t1 = performance.now();
-    const summary = await runStatsStage(dir, run.config, STATS);
-    const t2 = performance.now();
+    const extractSeconds = (explanation.timings?.total ?? 0) / 1000;
     return {
-      seconds: (t2 - t0) / 1000,
+      seconds: (t1 - t0) / 1000,
       cpu: cpuSeconds() - c0,
-      extractSeconds: (t1 - t0) / 1000,
-      statsSeconds: (t2 - t1) / 1000,
-      samplesUsed: extracted.samplesUsed,
-      timings: { ...extracted.timings },
-      checks: extracted.checks.map((c) => ({ samples: c.samples, settled: c.settled, agreement: c.agreement })),
-      summary,
+      extractSeconds,
+      statsSeconds: (t1 - t0) / 1000 - extractSeconds,
+      samplesUsed: explanation.summary.samplesUsed ?? 0,
+      timings: { ...explanation.timings },
+      checks: (explanation.stopping?.checks ?? []).map((c) => ({ samples: c.samples, settled: c.settled, agreement: c.agreement })),
+      summary: explanation.summary,
     };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await explainer.close();
   }
 }
 
@@ -171,7 +171,7 @@ interface BareResult {
 /** The first batch of copies of a run of `n` copies, rendered, and its dims. */
 async function firstBatch(model: ModelSpec, n: number): Promise<{ data: Float32Array; dims: number[] }> {
   const run = await prepare(model, n);
-  const input = run.input;
+  const { input } = run;
   const size = input.data.length;
   const copies = readPerturbationTable(perturbationTable(run.config.perturbation, input)).slice(0, BATCH);
   const data = new Float32Array(BATCH * size);

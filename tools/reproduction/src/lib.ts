@@ -3,8 +3,14 @@
  * aggregation of ablation results with bootstrap confidence intervals, and the comparison of two runs (sanity
  * check). Pure functions; the scripts beside this file do the I/O.
  */
-import { type AblationSummary, mulberry32, type Summary } from '@neuronscope/core';
-import { spearman } from '@neuronscope/metrics';
+import {
+  type AblationSummary,
+  jaccardIndex,
+  mulberry32,
+  quantile as sortedQuantile,
+  type Summary,
+  spearman,
+} from '@neuronscope/core';
 
 /** One neuron selection (one model, one image) as the Fashion-MNIST experiment keeps it. */
 export interface SelectionRun {
@@ -43,12 +49,7 @@ export const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => 
 
 /** Quantile with linear interpolation (numpy's default) of unsorted values. */
 export function quantile(values: readonly number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+  return sortedQuantile([...values].sort((a, b) => a - b), q);
 }
 
 /**
@@ -189,11 +190,9 @@ export interface NeuronMetrics {
   selectedPrecision: Set<number>;
 }
 
-/** |A ∩ B| / |A ∪ B| (1 when both are empty). */
+/** |A ∩ B| / |A ∪ B| (1 when both are empty: two empty selections agree). */
 export function jaccard(a: ReadonlySet<number>, b: ReadonlySet<number>): number {
-  const inter = [...a].filter((x) => b.has(x)).length;
-  const union = new Set([...a, ...b]).size;
-  return union === 0 ? 1 : inter / union;
+  return jaccardIndex(a, b) ?? 1;
 }
 
 /** The sanity-check comparison of one layer between the original and the randomized model. */
