@@ -1,10 +1,26 @@
 /**
  * `@neuronscope/model`: ONNX model loading and checks, recordable layers and their shapes, graph
- * outputs added for recording, onnxruntime sessions, and image preprocessing.
+ * outputs added for recording, onnxruntime sessions, image preprocessing, and deconvnet projections.
  */
 export { type ChannelMask, type MaskedModel, type MaskTarget, withChannelMasks } from './ablation.js';
 export { AblationRunner, type AblationVariant } from './ablation-runner.js';
 export { channelMeanOutput, withChannelMeans } from './channel-means.js';
+export {
+  buildDeconvGraph,
+  createDeconv,
+  DEFAULT_BOX_THRESHOLD,
+  type Deconv,
+  type DeconvGraph,
+  type DeconvGraphOptions,
+  type DeconvMode,
+  type DeconvOptions,
+  type DeconvStart,
+  type NeuronProjection,
+  type NeuronRef,
+  pixelMagnitudes,
+  projectionBox,
+  type UnpoolMode,
+} from './deconv/index.js';
 export { withExtraOutputs } from './extra-outputs.js';
 export {
   defaultOpset,
@@ -18,7 +34,7 @@ export {
 export { imageFromBytes, type LoadedImage, loadImage } from './image.js';
 export { loadLabels } from './labels.js';
 export { ACTIVATION_OPS, type LayerRef, layerShapes, recordableLayers, selectLayers } from './layers.js';
-export { guessLayout, type LoadedModel, loadModel } from './load.js';
+export { guessLayout, type LoadedModel, loadModel, parseModel } from './load.js';
 export type { AttributeValue, GraphNode, GraphView, ValueInfo } from './onnx-graph.js';
 export {
   type ModelOptions,

@@ -108,6 +108,14 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     if (code === 'ENOENT') throw new UserError(`model file not found: ${path}`);
     throw new UserError(`cannot read model ${path}: ${code ?? (err as Error).message}`);
   }
+  return parseModel(bytes, path);
+}
+
+/**
+ * Checks model bytes already in memory as {@link loadModel} checks a file (same {@link UserError}s); `path` names
+ * the model in messages and in the result.
+ */
+export function parseModel(bytes: Uint8Array, path: string): LoadedModel {
   let graph: GraphView;
   try {
     const decoded = onnx.ModelProto.decode(bytes);

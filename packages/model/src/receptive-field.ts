@@ -129,7 +129,7 @@ const REDUCE_OPS: ReadonlySet<string> = new Set([
 ]);
 
 /** Integer values of constant tensors: initializers and Constant node outputs (only small int tensors kept). */
-function constantInts(bytes: Uint8Array): Map<string, number[]> {
+export function constantInts(bytes: Uint8Array): Map<string, number[]> {
   const model = onnx.ModelProto.decode(bytes);
   const out = new Map<string, number[]>();
   const read = (t: onnxProto.onnx.ITensorProto): number[] | null => {
@@ -165,7 +165,7 @@ function constantInts(bytes: Uint8Array): Map<string, number[]> {
 const ints = (v: unknown): number[] | null => (Array.isArray(v) && v.every((x) => typeof x === 'number') ? v : null);
 
 /** Begin and end padding of a window op along one axis of `inputSize`, honouring `auto_pad`. */
-function windowPads(
+export function windowPads(
   node: GraphNode,
   axis: 0 | 1,
   inputSize: number,
@@ -185,7 +185,14 @@ function windowPads(
 }
 
 /** Output units of a window op along one axis (ONNX's formula, with `ceil_mode` for pooling). */
-function windowUnits(input: number, begin: number, end: number, kernel: number, stride: number, ceil: boolean): number {
+export function windowUnits(
+  input: number,
+  begin: number,
+  end: number,
+  kernel: number,
+  stride: number,
+  ceil: boolean,
+): number {
   const span = input + begin + end - kernel;
   if (!ceil) return Math.floor(span / stride) + 1;
   const units = Math.ceil(span / stride) + 1;
