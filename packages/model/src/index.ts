@@ -4,6 +4,7 @@
  */
 export { type ChannelMask, type MaskedModel, type MaskTarget, withChannelMasks } from './ablation.js';
 export { AblationRunner, type AblationVariant } from './ablation-runner.js';
+export { type ModelBytes, readModelBytes } from './external-data.js';
 export { withExtraOutputs } from './extra-outputs.js';
 export {
   defaultOpset,
@@ -15,11 +16,34 @@ export {
   withReductions,
 } from './graph-reductions.js';
 export { type LoadedImage, loadImage } from './image.js';
-export { loadLabels } from './labels.js';
-export { ACTIVATION_OPS, type LayerRef, layerShapes, recordableLayers, selectLayers } from './layers.js';
-export { guessLayout, type LoadedModel, loadModel } from './load.js';
-export type { AttributeValue, GraphNode, GraphView, ValueInfo } from './onnx-graph.js';
 export {
+  type AlignLabelsOptions,
+  alignLabels,
+  type ClassLookup,
+  decodeLabelsText,
+  findClass,
+  loadLabels,
+  modelClassCount,
+  resolveClass,
+} from './labels.js';
+export {
+  ACTIVATION_OPS,
+  allTensorLayers,
+  type LayerAliases,
+  type LayerRef,
+  layerShapes,
+  type ResolvedLayers,
+  recordableLayers,
+  resolveLayers,
+  type SelectLayersOptions,
+  selectLayers,
+} from './layers.js';
+export { guessLayout, type LoadedModel, loadModel } from './load.js';
+export { layerAliases } from './module-paths.js';
+export type { AttributeValue, GraphNode, GraphView, ValueInfo } from './onnx-graph.js';
+export { describeOutputKind, detectOutputKind, type ModelOutputKind } from './output-kind.js';
+export {
+  type ChannelOrder,
   type ModelOptions,
   PREPROCESSING_PRESETS,
   type PreprocessingOptions,

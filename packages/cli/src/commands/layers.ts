@@ -1,3 +1,4 @@
+import { allTensorLayers, layerAliases, selectLayers } from '@neuronscope/model';
 import type { Command } from 'commander';
 import { addModelOptions, guarded, modelOptionsOf } from '../options.js';
 import { layersText } from '../print.js';
@@ -6,12 +7,27 @@ import { prepareModel } from '../stages/prepare.js';
 /** `neuronscope layers`. */
 export function register(program: Command): void {
   addModelOptions(program.command('layers').description('list the recordable layers of a model'))
+    .option(
+      '--all',
+      'list every 4-D float tensor (residual Adds, Concats, pooling outputs, ...), with op type and shape',
+    )
     .option('--json', 'print the layers as JSON')
     .action(
       guarded(async (o) => {
-        const context = await prepareModel(modelOptionsOf(o));
-        if (o.json) process.stdout.write(`${JSON.stringify(context.layers, null, 2)}\n`);
-        else process.stdout.write(`${context.model.path}\n${layersText(context.layers)}\n`);
+        const opts = modelOptionsOf(o);
+        // --layers is matched here, with module paths (and with --all, among every tensor).
+        const context = await prepareModel({ ...opts, layers: undefined });
+        const { model, preprocessing } = context;
+        let candidates = context.allLayers;
+        if (o.all) {
+          const [height, width] = preprocessing.size;
+          const channels = preprocessing.grayscale ? 1 : 3;
+          const dims = preprocessing.layout === 'NCHW' ? [1, channels, height, width] : [1, height, width, channels];
+          candidates = await allTensorLayers(model, dims);
+        }
+        const layers = selectLayers(candidates, opts.layers, { modelPath: model.path, aliases: layerAliases(model) });
+        if (o.json) process.stdout.write(`${JSON.stringify(layers, null, 2)}\n`);
+        else process.stdout.write(`${context.model.path}\n${layersText(layers)}\n`);
       }),
     );
 }
