@@ -3,7 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LayerInfo, UserError } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
-import { hasShared, mobilenetPath, skipMessage, squeezenetPath, tinyConvModel, tinyResNet } from '../test/fixtures.js';
+import {
+  buildModel,
+  floatInitializer,
+  hasShared,
+  mobilenetPath,
+  skipMessage,
+  squeezenetPath,
+  tinyConvModel,
+  tinyResNet,
+  valueInfo,
+} from '../test/fixtures.js';
 import { allTensorLayers, layerShapes, recordableLayers, resolveLayers, selectLayers } from './layers.js';
 import { loadModel } from './load.js';
 import { layerAliases, scopedNamePaths } from './module-paths.js';
@@ -170,6 +180,35 @@ describe('every tensor as a layer, and PyTorch module paths', () => {
     expect(all[6]?.convNode).toBe('node_add_0');
     // The recordable layers are a subset, at their activation (conv_0b feeds the Add: recorded at the Conv).
     expect(recordableLayers(model).map((l) => l.layer)).toEqual(['relu', 'relu_0a', 'conv_0b', 'relu_1a', 'conv_1b']);
+  });
+
+  it('leaves out NHWC stretches between Transposes (as Keras exports with the torch backend have them)', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'ns-layers-')), 'nhwc.onnx');
+    await writeFile(
+      path,
+      buildModel({
+        inputs: [valueInfo('x', ['N', 8, 8, 3])],
+        outputs: [valueInfo('y', ['N', 4])],
+        initializers: [floatInitializer('w', [4, 3, 3, 3], (i) => ((i % 5) - 2) / 4)],
+        nodes: [
+          { op: 'Transpose', name: 'to_nchw', inputs: ['x'], outputs: ['t0'], ints: { perm: [0, 3, 1, 2] } },
+          { op: 'Conv', name: 'conv', inputs: ['t0', 'w'], outputs: ['c'], ints: { pads: [1, 1, 1, 1] } },
+          { op: 'Transpose', name: 'to_nhwc', inputs: ['c'], outputs: ['t1'], ints: { perm: [0, 2, 3, 1] } },
+          { op: 'Relu', name: 'relu', inputs: ['t1'], outputs: ['r'] },
+          { op: 'Transpose', name: 'back', inputs: ['r'], outputs: ['t2'], ints: { perm: [0, 3, 1, 2] } },
+          { op: 'GlobalAveragePool', name: 'gap', inputs: ['t2'], outputs: ['g'] },
+          { op: 'Flatten', name: 'flatten', inputs: ['g'], outputs: ['y'] },
+        ],
+      }),
+    );
+    const model = await loadModel(path);
+    const all = await allTensorLayers(model, [1, 8, 8, 3], 'NHWC');
+    expect(all.map((l) => `${l.layer} ${l.channels}x${l.height}x${l.width}`)).toEqual([
+      't0 3x8x8',
+      'c 4x8x8',
+      't2 4x8x8',
+      'g 4x1x1',
+    ]);
   });
 
   it('reads module paths from dynamo metadata, TorchScript node names and weight names', async () => {

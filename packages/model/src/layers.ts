@@ -1,31 +1,18 @@
-import { type LayerInfo, UserError } from '@neuronscope/core';
+import { type LayerInfo, type Layout, UserError } from '@neuronscope/core';
 import * as ort from 'onnxruntime-node';
+import { ACTIVATION_OPS } from './activation-ops.js';
 import { graphOutputNames, withExtraOutputs } from './extra-outputs.js';
 import type { LoadedModel } from './load.js';
 import { layerAliases } from './module-paths.js';
 import { topologicalOrder } from './onnx-graph.js';
+import { nonNchwTensors } from './receptive-field.js';
 import { createSession } from './session.js';
 import { appendGraph } from './wire.js';
 
+export { ACTIVATION_OPS } from './activation-ops.js';
+
 /** A recordable layer before its shape is known. */
 export type LayerRef = Omit<LayerInfo, 'channels' | 'height' | 'width'>;
-
-/** Element-wise activations that, directly after a Conv, give the tensor the network actually uses. */
-export const ACTIVATION_OPS: ReadonlySet<string> = new Set([
-  'Relu',
-  'Clip',
-  'LeakyRelu',
-  'Sigmoid',
-  'HardSigmoid',
-  'HardSwish',
-  'Tanh',
-  'Elu',
-  'Selu',
-  'PRelu',
-  'Softplus',
-  'Mish',
-  'Gelu',
-]);
 
 /**
  * Every Conv node's output as the network uses it, in depth order. When the Conv output feeds exactly
@@ -105,17 +92,21 @@ export async function layerShapes(
 }
 
 /**
- * Every tensor a node computes from the model input that is a 4-D float32 feature map (batch dim as in
+ * Every tensor a node computes from the model input that is a 4-D float32 NCHW feature map (batch dim as in
  * `inputDims`): Conv outputs before and after their activation, residual Add outputs, Concat, pooling outputs, any
  * named tensor. In topological order; `layerIndex` is the rank in this list, `convNode` the producing node's name
- * (or the tensor's when the node has none) and `op` its type. Found by one run on zeros of `inputDims` with every
- * candidate tensor fetched (their types and shapes are what onnxruntime computes, not what the file declares).
+ * (or the tensor's when the node has none) and `op` its type. Found by one run on zeros of `inputDims` (in `layout`)
+ * with every candidate tensor fetched (their types and shapes are what onnxruntime computes, not what the file
+ * declares). 4-D tensors whose spatial axes are not 2 and 3 (NHWC stretches between Transposes) are left out.
  */
 export async function allTensorLayers(
   model: Pick<LoadedModel, 'bytes' | 'graph' | 'inputName' | 'path'>,
   inputDims: readonly number[],
+  layout: Layout = 'NCHW',
 ): Promise<LayerInfo[]> {
-  const candidates = inputDerivedOutputs(model);
+  const [height, width] = layout === 'NCHW' ? [inputDims[2], inputDims[3]] : [inputDims[1], inputDims[2]];
+  const notNchw = nonNchwTensors(model, { height: height ?? 1, width: width ?? 1, layout });
+  const candidates = inputDerivedOutputs(model).filter((c) => !notNchw.has(c.tensor));
   if (candidates.length === 0) return [];
   // Declared without a type: a typed output that does not match (an int64 Shape output) would fail the load.
   const existing = new Set(graphOutputNames(model.bytes));
@@ -254,7 +245,7 @@ export interface ResolvedLayers {
 }
 
 /**
- * The layers a `--layers` spec selects in `model`, with their shapes at `inputDims`. Items are matched against the
+ * The layers a `--layers` spec selects in `model`, with their shapes at `inputDims` (in `layout`). Items are matched against the
  * recordable layers ({@link recordableLayers}, the default); when some item matches none of them (it names an Add,
  * a Concat, a pooling output, a Conv output before its activation, ...), every item is matched against every 4-D
  * float tensor instead ({@link allTensorLayers}; indices then count those). An item that matches nothing there
@@ -264,6 +255,7 @@ export async function resolveLayers(
   model: Pick<LoadedModel, 'bytes' | 'graph' | 'inputName' | 'path'>,
   spec: string | undefined,
   inputDims: readonly number[],
+  layout: Layout = 'NCHW',
 ): Promise<ResolvedLayers> {
   const aliases = layerAliases(model);
   const opts = { modelPath: model.path, aliases };
@@ -276,6 +268,6 @@ export async function resolveLayers(
     }
     return { mode: 'conv', candidates: recordable, layers: selectLayers(recordable, spec, opts) };
   }
-  const every = await allTensorLayers(model, inputDims);
+  const every = await allTensorLayers(model, inputDims, layout);
   return { mode: 'all', candidates: every, layers: selectLayers(every, spec, opts) };
 }

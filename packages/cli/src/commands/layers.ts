@@ -23,7 +23,7 @@ export function register(program: Command): void {
           const [height, width] = preprocessing.size;
           const channels = preprocessing.grayscale ? 1 : 3;
           const dims = preprocessing.layout === 'NCHW' ? [1, channels, height, width] : [1, height, width, channels];
-          candidates = await allTensorLayers(model, dims);
+          candidates = await allTensorLayers(model, dims, preprocessing.layout);
         }
         const layers = selectLayers(candidates, opts.layers, { modelPath: model.path, aliases: layerAliases(model) });
         if (o.json) process.stdout.write(`${JSON.stringify(layers, null, 2)}\n`);
