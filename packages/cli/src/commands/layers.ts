@@ -1,4 +1,4 @@
-import { allTensorLayers, layerAliases, selectLayers } from '@neuronscope/model';
+import { allTensorLayers, layerAliases, resolveLayers, selectLayers } from '@neuronscope/model';
 import type { Command } from 'commander';
 import { addModelOptions, guarded, modelOptionsOf } from '../options.js';
 import { layersText } from '../print.js';
@@ -15,19 +15,19 @@ export function register(program: Command): void {
     .action(
       guarded(async (o) => {
         const opts = modelOptionsOf(o);
-        // --layers is matched here, with module paths (and with --all, among every tensor).
-        const context = await prepareModel({ ...opts, layers: undefined });
-        const { model, preprocessing } = context;
-        let candidates = context.allLayers;
-        if (o.all) {
-          const [height, width] = preprocessing.size;
-          const channels = preprocessing.grayscale ? 1 : 3;
-          const dims = preprocessing.layout === 'NCHW' ? [1, channels, height, width] : [1, height, width, channels];
-          candidates = await allTensorLayers(model, dims, preprocessing.layout);
-        }
-        const layers = selectLayers(candidates, opts.layers, { modelPath: model.path, aliases: layerAliases(model) });
+        // --layers is matched here, with module paths; names outside the recordable layers select among every tensor.
+        const { model, preprocessing } = await prepareModel({ ...opts, layers: undefined });
+        const [height, width] = preprocessing.size;
+        const channels = preprocessing.grayscale ? 1 : 3;
+        const dims = preprocessing.layout === 'NCHW' ? [1, channels, height, width] : [1, height, width, channels];
+        const layers = o.all
+          ? selectLayers(await allTensorLayers(model, dims, preprocessing.layout), opts.layers, {
+              modelPath: model.path,
+              aliases: layerAliases(model),
+            })
+          : (await resolveLayers(model, opts.layers, dims, preprocessing.layout)).layers;
         if (o.json) process.stdout.write(`${JSON.stringify(layers, null, 2)}\n`);
-        else process.stdout.write(`${context.model.path}\n${layersText(layers)}\n`);
+        else process.stdout.write(`${model.path}\n${layersText(layers)}\n`);
       }),
     );
 }
