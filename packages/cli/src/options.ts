@@ -80,6 +80,7 @@ export function addModelOptions(cmd: Command): Command {
       new Option('--preprocess <preset>', 'preprocessing preset (default: imagenet for RGB models)').choices([
         'imagenet',
         'inception',
+        'caffe',
         'none',
       ]),
     )

@@ -3,8 +3,8 @@ import { z } from 'zod';
 
 /** How an image file becomes the model's input tensor. */
 export const PreprocessingSchema = z.object({
-  /** Name of the preset the values came from (`imagenet`, `inception`, `none`), kept for display. */
-  preset: z.enum(['imagenet', 'inception', 'none']),
+  /** Name of the preset the values came from (`imagenet`, `inception`, `caffe`, `none`), kept for display. */
+  preset: z.enum(['imagenet', 'inception', 'caffe', 'none']),
   /** Resize the shorter side to this many pixels, then centre-crop; null: resize straight to the final size. */
   resizeShorter: z.number().int().positive().nullable(),
   /** Final [height, width] of the input tensor. */
@@ -17,6 +17,11 @@ export const PreprocessingSchema = z.object({
   std: z.array(z.number().positive()).min(1),
   layout: z.enum(['NCHW', 'NHWC']),
   grayscale: z.boolean(),
+  /**
+   * Order of the colour channels in the tensor: `RGB`, or `BGR` (Caffe-trained weights). Channel c of `mean` and
+   * `std` applies to channel c of the tensor, in this order. Absent in run.json files written before it existed: RGB.
+   */
+  channelOrder: z.enum(['RGB', 'BGR']).default('RGB'),
 });
 export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
@@ -49,6 +54,14 @@ export type PerturbationSpec = z.infer<typeof PerturbationSpecSchema>;
 export const OutputModeSchema = z.enum(['prob', 'logit', 'logprob']);
 export type OutputMode = z.infer<typeof OutputModeSchema>;
 
+/**
+ * How the model's (first) output relates to the class scores z it is computed from, as read from the graph:
+ * `logits` (the output is z), `softmax` / `log-softmax` (the output is Softmax(z) / LogSoftmax(z) over classes),
+ * `sigmoid` (multi-label: each class's output is sigmoid(z_c)). y is always computed from z.
+ */
+export const OutputKindSchema = z.enum(['logits', 'softmax', 'log-softmax', 'sigmoid']);
+export type OutputKind = z.infer<typeof OutputKindSchema>;
+
 /** A recorded layer as stored in `run.json` (see {@link LayerInfo}). */
 export const LayerInfoSchema = z.object({
   layer: z.string(),
@@ -63,7 +76,15 @@ export const LayerInfoSchema = z.object({
 /** The file that every stage of one run reads: which model, image and settings it is about. */
 export const RunConfigSchema = z.object({
   version: z.literal(1),
-  model: z.object({ path: z.string(), sha256: z.string(), input: z.string(), output: z.string() }),
+  model: z.object({
+    path: z.string(),
+    sha256: z.string(),
+    input: z.string(),
+    /** The tensor y is computed from: the logits (the pre-activation tensor when the model ends in an activation). */
+    output: z.string(),
+    /** What the model's own output is (see {@link OutputKindSchema}); absent in older run.json files: `logits`. */
+    outputKind: OutputKindSchema.optional(),
+  }),
   image: z.object({
     /** Absolute path of the image (or `.npy` tensor) file; null for one given in memory and not saved yet. */
     path: z.string().nullable(),

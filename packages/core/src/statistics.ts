@@ -3,7 +3,7 @@
  * Pearson and Spearman correlation, ranks and top-k with their tie rule, set agreement and quantiles. The metrics,
  * the stopping rule, the stability chart, sweeps, ablation and the tools import them from here; none keeps its own.
  */
-import type { OutputMode } from './config.js';
+import type { OutputKind, OutputMode } from './config.js';
 
 /** Softmax probabilities of a row of logits, in float64 (max-shifted, so large logits do not overflow). */
 export function softmax(logits: ArrayLike<number>): Float64Array {
@@ -19,17 +19,50 @@ export function softmax(logits: ArrayLike<number>): Float64Array {
   return out;
 }
 
-/** The network output y for class `target` from one row of logits, in float64. */
-export function outputValue(logits: ArrayLike<number>, target: number, mode: OutputMode): number {
+/**
+ * The network output y for class `target` from one row of the class scores z (the logits), in float64. `kind` says
+ * how the model turns z into its own output (see {@link OutputKind}): for `logits`, `softmax` and `log-softmax` the
+ * scores are the logits of a softmax classifier, so `prob` = softmax(z)_t, `logprob` = log softmax(z)_t and
+ * `logit` = z_t (pass the pre-softmax tensor: a Softmax output given here would be softmaxed a second time); for
+ * `sigmoid` (multi-label) `prob` = sigmoid(z_t), `logprob` = log sigmoid(z_t) and `logit` = z_t.
+ */
+export function outputValue(
+  logits: ArrayLike<number>,
+  target: number,
+  mode: OutputMode,
+  kind: OutputKind = 'logits',
+): number {
   const z = logits[target];
   if (z === undefined) throw new Error(`target ${target} out of range`);
   if (mode === 'logit') return z;
+  if (kind === 'sigmoid') return mode === 'logprob' ? logSigmoid(z) : sigmoid(z);
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i] as number);
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp((logits[i] as number) - max);
   const logprob = z - max - Math.log(sum);
   return mode === 'logprob' ? logprob : Math.exp(logprob);
+}
+
+/** 1 / (1 + e^-z), without overflow for either sign. */
+export function sigmoid(z: number): number {
+  if (z >= 0) return 1 / (1 + Math.exp(-z));
+  const e = Math.exp(z);
+  return e / (1 + e);
+}
+
+/** log sigmoid(z) = min(z, 0) - log(1 + e^-|z|), accurate for large |z| of either sign. */
+export function logSigmoid(z: number): number {
+  return Math.min(z, 0) - Math.log1p(Math.exp(-Math.abs(z)));
+}
+
+/**
+ * Every class's probability from one row of class scores z, in float64: softmax(z) for the softmax kinds
+ * (`logits`, `softmax`, `log-softmax`; they sum to 1), sigmoid(z_c) per class for `sigmoid` (independent).
+ */
+export function classProbabilities(logits: ArrayLike<number>, kind: OutputKind = 'logits'): Float64Array {
+  if (kind !== 'sigmoid') return softmax(logits);
+  return Float64Array.from({ length: logits.length }, (_, i) => sigmoid(logits[i]!));
 }
 
 /** Index of the largest value (first on ties). */

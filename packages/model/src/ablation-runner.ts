@@ -6,6 +6,7 @@
 import { type InputTensor, tensorDims, UserError } from '@neuronscope/core';
 import * as ort from 'onnxruntime-node';
 import { type MaskedModel, type MaskTarget, withChannelMasks } from './ablation.js';
+import { withExtraOutputs } from './extra-outputs.js';
 import { createSession } from './session.js';
 
 /** One ablation: switch off `channels` of target `target` (an index into the runner's targets); none when null. */
@@ -16,7 +17,10 @@ export interface AblationVariant {
 
 /** Options of {@link AblationRunner.create}. */
 export interface AblationRunnerOptions {
-  /** Graph input and output names of the model. */
+  /**
+   * The model's input, and the tensor to return per variant: a graph output, or an inner tensor such as
+   * `LoadedModel.logitsName` (it is then added as a graph output of the sessions).
+   */
   readonly inputName: string;
   readonly outputName: string;
   /** Mean ablation: ablated channels take fill values (see {@link AblationRunner.setFill}) instead of 0. */
@@ -82,7 +86,8 @@ export class AblationRunner {
       targets.map((t) => this.targets[t]!),
       { fill: this.opts.fill ?? false, batch: this.opts.fixedBatch ?? null },
     );
-    const session = await createSession(model.bytes, {
+    // The masked model is plain protobuf: the output tensor (the logits before a final Softmax) is appended.
+    const session = await createSession(withExtraOutputs(model.bytes, [this.opts.outputName]), {
       ...(this.opts.threads === undefined ? {} : { threads: this.opts.threads }),
       ...(this.opts.modelPath === undefined ? {} : { modelPath: this.opts.modelPath }),
     });

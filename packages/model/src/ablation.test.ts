@@ -8,6 +8,7 @@ import {
   mobilenetPath,
   skipMessage,
   squeezenetPath,
+  tinyClassifier,
   tinyConvModel,
   valueInfo,
 } from '../test/fixtures.js';
@@ -205,6 +206,36 @@ describe('AblationRunner on a tiny model', () => {
       expect(maxAbsDiff(together[i]!, expected)).toBeLessThan(1e-6);
     }
     await session.release();
+  });
+
+  it('returns an inner tensor (the logits before a final Softmax) when asked for it', async () => {
+    const bytes = tinyClassifier([{ op: 'Softmax', inputs: ['logits'], outputs: ['out'], int: { axis: 1 } }], 'out');
+    const runner = await AblationRunner.create(bytes, [{ tensor: 'r', channels: 5 }], {
+      inputName: 'image',
+      outputName: 'logits',
+    });
+    const input = {
+      data: data(testInput([1, 3, 8, 8], 0.7)),
+      layout: 'NCHW' as const,
+      channels: 3,
+      height: 8,
+      width: 8,
+    };
+    const [clean, ablated] = await runner.run(
+      input,
+      [
+        { target: null, channels: [] },
+        { target: 0, channels: [0, 1, 2, 3, 4] },
+      ],
+      2,
+    );
+    const plain = await createSession(withExtraOutputs(bytes, ['logits']));
+    const expected = data((await plain.run({ image: new ort.Tensor('float32', input.data, [1, 3, 8, 8]) })).logits);
+    await plain.release();
+    expect(maxAbsDiff(clean!, expected)).toBeLessThan(1e-6);
+    // Every channel of the ReLU ablated: the logits, its global average, are all 0.
+    expect(Array.from(ablated!)).toEqual([0, 0, 0, 0, 0]);
+    await runner.release();
   });
 
   it('rejects channels outside the layer', async () => {

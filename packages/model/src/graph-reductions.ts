@@ -12,7 +12,9 @@
  *     means[b, c]  = mean over H, W of d[b, c]               GlobalAveragePool
  *
  * and y itself inside the graph: the logits cast to float64, Softmax / LogSoftmax / identity (prob, logprob,
- * logit), the target class gathered, yShift subtracted, and e cast to float32 for the products. Every sum is over
+ * logit), the target class gathered, yShift subtracted, and e cast to float32 for the products. For a model whose
+ * output is a Sigmoid (multi-label), the target's logit z is gathered first and y is sigmoid(z), log sigmoid(z) or z.
+ * The logits are the pre-activation tensor (LoadedModel.logitsName), added as a graph output when they are not one. Every sum is over
  * at most one batch of shifted values in float32 (relative error ~1e-7); the caller merges the batches' partial
  * sums in float64. With B = 1, s = 0 (and any target) `sums[0]` is the copy's activation itself, exactly: the
  * clean run that fixes the shifts goes through the same graph.
@@ -20,8 +22,9 @@
  * The nodes are appended to the serialized model without decoding or re-encoding it (wire.ts), so this costs
  * nothing for a model of any size.
  */
-import type { LayerInfo, OutputMode } from '@neuronscope/core';
+import type { LayerInfo, OutputKind, OutputMode } from '@neuronscope/core';
 import type onnxProto from 'onnx-proto';
+import { graphOutputNames } from './extra-outputs.js';
 import { ONNX_FLOAT, onnx } from './onnx-graph.js';
 import { concatBytes, graphFragment, wireFields } from './wire.js';
 
@@ -50,9 +53,14 @@ export interface ReductionNames {
 export interface ReductionSpec {
   /** The recorded layers with their shapes, in the order of the returned names. */
   readonly layers: readonly Pick<LayerInfo, 'layer' | 'channels' | 'height' | 'width'>[];
-  /** The model's logits output. */
+  /**
+   * The tensor y is computed from: the model's logits (`LoadedModel.logitsName`, the input of a final Softmax,
+   * LogSoftmax or Sigmoid). Added as a graph output when it is not one, so that sessions can fetch it.
+   */
   readonly outputName: string;
   readonly output: OutputMode;
+  /** What the model's own output is (`LoadedModel.outputKind`); `logits` when absent. Only `sigmoid` changes y. */
+  readonly outputKind?: OutputKind;
 }
 
 /** The model with reductions, and the names of its added inputs and outputs. */
@@ -145,11 +153,10 @@ export function reductionFragment(bytes: Uint8Array, spec: ReductionSpec): Reduc
   // y in float64 from the logits, then e = y - yShift, cast to float32 for the products.
   const logits = node('Reshape', [spec.outputName, batchRows], `${p}logits`);
   const logits64 = node('Cast', [logits], `${p}logits64`, [int('to', ONNX_DOUBLE)]);
-  const scores =
-    spec.output === 'logit'
-      ? logits64
-      : node(spec.output === 'prob' ? 'Softmax' : 'LogSoftmax', [logits64], `${p}scores`, [int('axis', 1)]);
-  const y = node('Gather', [scores, names.target], `${p}y`, [int('axis', 1)]); // [B, 1]
+  const y =
+    spec.outputKind === 'sigmoid'
+      ? sigmoidOutput(node, initializers, logits64, names.target, spec.output)
+      : softmaxOutput(node, logits64, names.target, spec.output);
   const e64 = node('Sub', [y, names.yShift], `${p}e64`);
   node('Cast', [e64], names.e, [int('to', ONNX_FLOAT)]); // [B, 1]
   const eRow = node('Transpose', [names.e], `${p}e_row`, [ints('perm', [1, 0])]); // [1, B]
@@ -181,7 +188,9 @@ export function reductionFragment(bytes: Uint8Array, spec: ReductionSpec): Reduc
     tensorInfo(names.yShift, ONNX_DOUBLE, [1]),
     ...spec.layers.map((l, k) => tensorInfo(names.shifts[k]!, ONNX_FLOAT, [l.channels, l.height, l.width])),
   ];
+  const logitsOutput = graphOutputNames(bytes).includes(spec.outputName) ? [] : [spec.outputName];
   const outputs = [
+    ...logitsOutput.map((name) => tensorInfo(name, ONNX_FLOAT)),
     tensorInfo(names.e, ONNX_FLOAT),
     ...spec.layers.flatMap((_, k) => [
       tensorInfo(names.sums[k]!, ONNX_FLOAT),
@@ -191,4 +200,44 @@ export function reductionFragment(bytes: Uint8Array, spec: ReductionSpec): Reduc
   ];
   const fragment = graphFragment({ node: nodes, initializer: initializers, input: inputs, output: outputs });
   return { fragment, names };
+}
+
+type AddNode = (opType: string, input: string[], output: string, attribute?: Attribute[]) => string;
+
+/** y of a softmax classifier, [B, 1] float64: softmax, log-softmax or the logit itself of the target class. */
+function softmaxOutput(node: AddNode, logits64: string, target: string, output: OutputMode): string {
+  const p = 'neuronscope/';
+  const scores =
+    output === 'logit'
+      ? logits64
+      : node(output === 'prob' ? 'Softmax' : 'LogSoftmax', [logits64], `${p}scores`, [int('axis', 1)]);
+  return node('Gather', [scores, target], `${p}y`, [int('axis', 1)]);
+}
+
+/**
+ * y of a multi-label (sigmoid) classifier, [B, 1] float64, from the target's logit z alone: sigmoid(z),
+ * log sigmoid(z) = min(z, 0) - log(1 + exp(-|z|)) (no overflow for either sign), or z.
+ */
+function sigmoidOutput(
+  node: AddNode,
+  initializers: onnxProto.onnx.ITensorProto[],
+  logits64: string,
+  target: string,
+  output: OutputMode,
+): string {
+  const p = 'neuronscope/';
+  const z = node('Gather', [logits64, target], `${p}z`, [int('axis', 1)]);
+  if (output === 'logit') return node('Identity', [z], `${p}y`);
+  if (output === 'prob') return node('Sigmoid', [z], `${p}y`);
+  initializers.push(
+    { name: `${p}const/zero`, dims: [], dataType: ONNX_DOUBLE, doubleData: [0] },
+    { name: `${p}const/one`, dims: [], dataType: ONNX_DOUBLE, doubleData: [1] },
+  );
+  const negAbs = node('Neg', [node('Abs', [z], `${p}z_abs`)], `${p}z_neg_abs`);
+  const softplus = node(
+    'Log',
+    [node('Add', [node('Exp', [negAbs], `${p}z_exp`), `${p}const/one`], `${p}z_1p`)],
+    `${p}z_log1p`,
+  );
+  return node('Sub', [node('Min', [z, `${p}const/zero`], `${p}z_min0`), softplus], `${p}y`);
 }

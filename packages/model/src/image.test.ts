@@ -48,6 +48,7 @@ const prep = (overrides: Partial<Preprocessing> = {}): Preprocessing => ({
   std: [1],
   layout: 'NCHW',
   grayscale: false,
+  channelOrder: 'RGB',
   ...overrides,
 });
 
@@ -177,6 +178,29 @@ describe('loadImage on synthetic images', () => {
       expect(at(1, 3, 1)).toBeCloseTo((60 / 255 - 0.2) / 0.25, 5);
       expect(at(2, 0, 0)).toBeCloseTo((100 / 255 - 0.3) / 2, 5);
     }
+  });
+
+  it('BGR (the caffe preset) swaps red and blue: tensor channel 0 is blue, with mean[0] subtracted from it', async () => {
+    const path = await writePng('bgr.png');
+    const caffe = { scale: 1, mean: [103.939, 116.779, 123.68], std: [1] };
+    for (const layout of ['NCHW', 'NHWC'] as const) {
+      const rgb = (await loadImage(path, prep({ ...caffe, layout }))).tensor;
+      const bgr = (await loadImage(path, prep({ ...caffe, layout, channelOrder: 'BGR' }))).tensor;
+      const at = (t: typeof rgb, c: number, y: number, x: number) => t.data[tensorOffset(t, c, y, x)]!;
+      for (let y = 0; y < 4; y++) {
+        for (let x = 0; x < 6; x++) {
+          // Pixel (x, y) is R = 10x, G = 20y, B = 100.
+          expect(at(bgr, 0, y, x)).toBeCloseTo(100 - 103.939, 4);
+          expect(at(bgr, 1, y, x)).toBeCloseTo(20 * y - 116.779, 4);
+          expect(at(bgr, 2, y, x)).toBeCloseTo(10 * x - 123.68, 4);
+          expect(at(rgb, 0, y, x)).toBeCloseTo(10 * x - 103.939, 4);
+          expect(at(rgb, 2, y, x)).toBeCloseTo(100 - 123.68, 4);
+        }
+      }
+    }
+    // A grey model input has nothing to swap.
+    const grey = (channelOrder: 'RGB' | 'BGR') => loadImage(path, prep({ grayscale: true, channelOrder }));
+    expect((await grey('BGR')).tensor.data).toEqual((await grey('RGB')).tensor.data);
   });
 
   it('converts to grayscale when asked', async () => {

@@ -42,7 +42,8 @@ async function decodeRgb(bytes: Uint8Array): Promise<Pixels> {
  * Reads an image and turns it into the model's input tensor as `prep` says, reproducing torchvision's
  * PIL pipeline bit for bit: decode (EXIF-oriented, alpha dropped, 8-bit RGB, or Pillow's luma for
  * grayscale), bilinear antialiased resize of the shorter side to `prep.resizeShorter` and centre crop
- * (or a straight resize to `prep.size`), then `(v / scale - mean) / std` in `prep.layout`.
+ * (or a straight resize to `prep.size`), then `(v / scale - mean) / std` in `prep.layout`, with the colour
+ * channels in `prep.channelOrder` (BGR: tensor channel 0 is blue; mean[0] and std[0] apply to it).
  * A missing file, bytes that are not an image, and a truncated or corrupt image are {@link UserError}s.
  */
 export async function loadImage(path: string, prep: Preprocessing): Promise<LoadedImage> {
@@ -97,23 +98,31 @@ export async function imageFromBytes(bytes: Uint8Array, name: string, prep: Prep
 
 /**
  * Normalizes interleaved 8-bit pixels into a float tensor in `prep.layout`. Computed as torchvision does,
- * in float32 (`v / scale`, minus mean, divided by std), through a 256-entry table per channel.
+ * in float32 (`v / scale`, minus mean, divided by std), through a 256-entry table per channel. Tensor channel c
+ * takes pixel channel c, or 2 - c for BGR (absent channelOrder: RGB).
  */
-function pixelsToTensor(pixels: Pixels, prep: Pick<Preprocessing, 'scale' | 'mean' | 'std' | 'layout'>): InputTensor {
+function pixelsToTensor(
+  pixels: Pixels,
+  prep: Pick<Preprocessing, 'scale' | 'mean' | 'std' | 'layout'> & Partial<Pick<Preprocessing, 'channelOrder'>>,
+): InputTensor {
   const { channels, height, width } = pixels;
   const plane = height * width;
   const data = new Float32Array(channels * plane);
   const f = Math.fround;
   const table = new Float32Array(256);
+  const bgr = prep.channelOrder === 'BGR' && channels === 3;
   for (let c = 0; c < channels; c++) {
     const mean = f((prep.mean.length === 1 ? prep.mean[0] : prep.mean[c]) as number);
     const std = f((prep.std.length === 1 ? prep.std[0] : prep.std[c]) as number);
+    const source = bgr ? 2 - c : c;
     for (let v = 0; v < 256; v++) table[v] = f(f(v / prep.scale) - mean) / std;
     if (prep.layout === 'NCHW') {
       const base = c * plane;
-      for (let i = 0; i < plane; i++) data[base + i] = table[pixels.data[i * channels + c] as number] as number;
+      for (let i = 0; i < plane; i++) data[base + i] = table[pixels.data[i * channels + source] as number] as number;
     } else {
-      for (let i = 0; i < plane; i++) data[i * channels + c] = table[pixels.data[i * channels + c] as number] as number;
+      for (let i = 0; i < plane; i++) {
+        data[i * channels + c] = table[pixels.data[i * channels + source] as number] as number;
+      }
     }
   }
   return { data, layout: prep.layout, channels, height, width };

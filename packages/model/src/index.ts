@@ -21,6 +21,7 @@ export {
   projectionBox,
   type UnpoolMode,
 } from './deconv/index.js';
+export { type ModelBytes, readModelBytes } from './external-data.js';
 export { withExtraOutputs } from './extra-outputs.js';
 export {
   defaultOpset,
@@ -32,11 +33,34 @@ export {
   withReductions,
 } from './graph-reductions.js';
 export { imageFromBytes, type LoadedImage, loadImage } from './image.js';
-export { loadLabels } from './labels.js';
-export { ACTIVATION_OPS, type LayerRef, layerShapes, recordableLayers, selectLayers } from './layers.js';
-export { guessLayout, type LoadedModel, loadModel, parseModel } from './load.js';
-export type { AttributeValue, GraphNode, GraphView, ValueInfo } from './onnx-graph.js';
 export {
+  type AlignLabelsOptions,
+  alignLabels,
+  type ClassLookup,
+  decodeLabelsText,
+  findClass,
+  loadLabels,
+  modelClassCount,
+  resolveClass,
+} from './labels.js';
+export {
+  ACTIVATION_OPS,
+  allTensorLayers,
+  type LayerAliases,
+  type LayerRef,
+  layerShapes,
+  type ResolvedLayers,
+  recordableLayers,
+  resolveLayers,
+  type SelectLayersOptions,
+  selectLayers,
+} from './layers.js';
+export { guessLayout, type LoadedModel, loadModel, parseModel } from './load.js';
+export { layerAliases } from './module-paths.js';
+export type { AttributeValue, GraphNode, GraphView, ValueInfo } from './onnx-graph.js';
+export { describeOutputKind, detectOutputKind, type ModelOutputKind } from './output-kind.js';
+export {
+  type ChannelOrder,
   type ModelOptions,
   PREPROCESSING_PRESETS,
   type PreprocessingOptions,

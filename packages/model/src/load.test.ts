@@ -31,6 +31,8 @@ describe.skipIf(!hasShared)(`loadModel on the shared models (${hasShared ? 'pres
     const m = await loadModel(squeezenetPath);
     expect(m.inputName).toBe('input');
     expect(m.outputName).toBe('logits');
+    expect([m.outputKind, m.logitsName]).toEqual(['logits', 'logits']);
+    expect(m.externalFiles).toEqual([]);
     expect(m.inputDims).toEqual([null, 3, 224, 224]);
     expect(m.outputDims).toEqual([null, 1000]);
     expect(m.dynamicBatch).toBe(true);

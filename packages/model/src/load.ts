@@ -1,18 +1,33 @@
-import { readFile } from 'node:fs/promises';
-import { type Layout, sha256, UserError } from '@neuronscope/core';
+import type { Layout, OutputKind } from '@neuronscope/core';
+import { sha256 as sha256Of, UserError } from '@neuronscope/core';
+import { readModelBytes } from './external-data.js';
 import { type GraphView, graphView, ONNX_FLOAT, onnx, type ValueInfo } from './onnx-graph.js';
+import { detectOutputKind } from './output-kind.js';
 
 /** An ONNX image classifier read from disk, with what neuronscope needs to know about its input. */
 export interface LoadedModel {
   readonly path: string;
-  /** The file's bytes, unchanged. */
+  /**
+   * The model's bytes: the file's, unchanged, or, when it keeps its weights in external data files, the model with
+   * them inlined (see external-data.ts). Plain protobuf: nothing appended.
+   */
   readonly bytes: Uint8Array;
-  /** SHA-256 of the file, hex. */
+  /** SHA-256 of `bytes`, hex (so it covers the external data too). */
   readonly sha256: string;
+  /** External data files read (real paths); empty for a self-contained model. */
+  readonly externalFiles: readonly string[];
   /** Name of the single 4-D float32 input. */
   readonly inputName: string;
-  /** Name of the first graph output (the logits). */
+  /** Name of the first graph output (the model's own output: logits, or probabilities, see `outputKind`). */
   readonly outputName: string;
+  /** What the first output is, read from the graph (see `detectOutputKind`). */
+  readonly outputKind: OutputKind;
+  /**
+   * The class scores y is computed from: `outputName` for `logits`, else the input of the final Softmax, LogSoftmax
+   * or Sigmoid. It may be an inner tensor: add it to the outputs of the bytes a session runs
+   * (`withExtraOutputs(bytes, [logitsName])`; `withReductions` adds it itself).
+   */
+  readonly logitsName: string;
   /** Dims of the input; null = symbolic or unknown. */
   readonly inputDims: (number | null)[];
   /** Dims of the first output, or null when its rank is unknown. */
@@ -95,27 +110,26 @@ function imageInput(graph: GraphView, path: string): ValueInfo {
 }
 
 /**
- * Reads and checks an ONNX model. Throws a {@link UserError} when the file is missing, is not an ONNX
- * model, keeps weights in external data files, has no output, or does not have exactly one input,
- * a 4-D float32 one (graph inputs that are initializers do not count).
+ * Reads and checks an ONNX model, inlining weights kept in external data files inside the model's folder, and reads
+ * what its output is. Throws a {@link UserError} when the file is missing, is not an ONNX model, refers to external
+ * data it may not read, has no output, or does not have exactly one input, a 4-D float32 one (graph inputs that are
+ * initializers do not count).
  */
 export async function loadModel(path: string): Promise<LoadedModel> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`model file not found: ${path}`);
-    throw new UserError(`cannot read model ${path}: ${code ?? (err as Error).message}`);
-  }
-  return parseModel(bytes, path);
+  const { bytes, sha256, externalFiles } = await readModelBytes(path);
+  return parseModel(bytes, path, { sha256, externalFiles });
 }
 
 /**
  * Checks model bytes already in memory as {@link loadModel} checks a file (same {@link UserError}s); `path` names
- * the model in messages and in the result.
+ * the model in messages and in the result. `source` is what reading it found (by default: self-contained bytes).
  */
-export function parseModel(bytes: Uint8Array, path: string): LoadedModel {
+export function parseModel(
+  bytes: Uint8Array,
+  path: string,
+  source: Pick<LoadedModel, 'sha256' | 'externalFiles'> = { sha256: sha256Of(bytes), externalFiles: [] },
+): LoadedModel {
+  const { sha256, externalFiles } = source;
   let graph: GraphView;
   try {
     const decoded = onnx.ModelProto.decode(bytes);
@@ -124,21 +138,22 @@ export function parseModel(bytes: Uint8Array, path: string): LoadedModel {
   } catch {
     throw new UserError(`${path} is not a valid ONNX model (cannot decode an ONNX graph from it)`);
   }
-  if (graph.usesExternalData) {
-    throw new UserError(`model ${path} keeps its weights in external data files, which neuronscope does not support`);
-  }
   const input = imageInput(graph, path);
   const output = graph.outputs[0];
   if (output === undefined) throw new UserError(`model ${path} has no output`);
   const inputDims = [...(input.dims ?? [])];
   const layout = guessLayout(inputDims);
   const batch = inputDims[0] ?? null;
+  const { kind, logitsName } = detectOutputKind(graph, output.name);
   return {
     path,
     bytes,
-    sha256: sha256(bytes),
+    sha256,
+    externalFiles,
     inputName: input.name,
     outputName: output.name,
+    outputKind: kind,
+    logitsName,
     inputDims,
     outputDims: output.dims ? [...output.dims] : null,
     dynamicBatch: batch === null,

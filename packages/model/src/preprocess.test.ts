@@ -1,4 +1,4 @@
-import { UserError } from '@neuronscope/core';
+import { PreprocessingSchema, UserError } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
 import type { LoadedModel } from './load.js';
 import { PREPROCESSING_PRESETS, resolvePreprocessing } from './preprocess.js';
@@ -20,7 +20,31 @@ describe('resolvePreprocessing', () => {
       std: [0.229, 0.224, 0.225],
       layout: 'NCHW',
       grayscale: false,
+      channelOrder: 'RGB',
     });
+  });
+
+  it('caffe: BGR, the ImageNet BGR mean on 0-255 values, no scaling, std 1; channel order overridable', () => {
+    const caffe = resolvePreprocessing({ preset: 'caffe' }, rgbNCHW);
+    expect(caffe).toEqual({
+      preset: 'caffe',
+      resizeShorter: 256,
+      size: [224, 224],
+      scale: 1,
+      mean: [103.939, 116.779, 123.68],
+      std: [1],
+      layout: 'NCHW',
+      grayscale: false,
+      channelOrder: 'BGR',
+    });
+    expect(resolvePreprocessing({ preset: 'caffe', channelOrder: 'RGB' }, rgbNCHW).channelOrder).toBe('RGB');
+    expect(resolvePreprocessing({ channelOrder: 'BGR' }, rgbNCHW).channelOrder).toBe('BGR');
+  });
+
+  it('reads run.json preprocessing written before channelOrder existed as RGB', () => {
+    const { channelOrder, ...old } = resolvePreprocessing({}, rgbNCHW);
+    expect(channelOrder).toBe('RGB');
+    expect(PreprocessingSchema.parse(old).channelOrder).toBe('RGB');
   });
 
   it('inception and none presets', () => {

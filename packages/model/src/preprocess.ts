@@ -11,19 +11,33 @@ export interface PreprocessingPreset {
   readonly scale: number;
   readonly mean: readonly number[];
   readonly std: readonly number[];
+  /** Order of the colour channels in the tensor; mean and std are given in this order. */
+  readonly channelOrder: ChannelOrder;
 }
+
+/** Order of the colour channels in the input tensor. */
+export type ChannelOrder = Preprocessing['channelOrder'];
 
 /**
  * The presets. `imagenet`: torchvision's (resize 256, crop 224, ImageNet mean and std). `inception`:
- * the same geometry, values mapped to [-1, 1]. `none`: resize straight to the size, values in [0, 1].
+ * the same geometry, values mapped to [-1, 1]. `caffe`: the same geometry, BGR channels with the ImageNet BGR mean
+ * (103.939, 116.779, 123.68) subtracted from 0-255 values, no scaling (Keras `preprocess_input` mode 'caffe':
+ * VGG16/19, ResNet50 of keras.applications, and Caffe-converted models). `none`: resize straight to the size,
+ * values in [0, 1].
  */
 export const PREPROCESSING_PRESETS: Readonly<Record<PresetName, PreprocessingPreset>> = {
-  imagenet: { resizeAndCrop: true, scale: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
-  inception: { resizeAndCrop: true, scale: 255, mean: [0.5], std: [0.5] },
-  none: { resizeAndCrop: false, scale: 255, mean: [0], std: [1] },
+  imagenet: {
+    resizeAndCrop: true,
+    scale: 255,
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+    channelOrder: 'RGB',
+  },
+  inception: { resizeAndCrop: true, scale: 255, mean: [0.5], std: [0.5], channelOrder: 'RGB' },
+  caffe: { resizeAndCrop: true, scale: 1, mean: [103.939, 116.779, 123.68], std: [1], channelOrder: 'BGR' },
+  none: { resizeAndCrop: false, scale: 255, mean: [0], std: [1], channelOrder: 'RGB' },
 };
 
-/** User choices for {@link resolvePreprocessing}; every field is optional. */
 /**
  * Which model, and how images become its input, as the user gives them (`explain`'s and `sweep`'s model flags).
  */
@@ -37,10 +51,18 @@ export interface ModelOptions {
   std?: number[];
   layout?: Layout;
   grayscale?: boolean;
-  /** Layer selection: names, globs, indices or ranges, comma-separated; all when absent. */
+  /** Colour channel order of the tensor; the preset's when absent. */
+  channelOrder?: ChannelOrder;
+  /**
+   * Output 0 is a background class that the labels file does not list: the file's line i names output i + 1
+   * (`--background`; see `alignLabels`).
+   */
+  background?: boolean;
+  /** Layer selection: names, globs, module paths, indices or ranges, comma-separated; all when absent. */
   layers?: string;
 }
 
+/** User choices for {@link resolvePreprocessing}; every field is optional. */
 export interface PreprocessingOptions {
   /** Default 'imagenet'. */
   preset?: PresetName;
@@ -54,6 +76,8 @@ export interface PreprocessingOptions {
   layout?: Layout;
   /** Default: true when the model's input has 1 channel. */
   grayscale?: boolean;
+  /** Default: the preset's (BGR for `caffe`, else RGB). */
+  channelOrder?: ChannelOrder;
 }
 
 /**
@@ -127,6 +151,7 @@ export function resolvePreprocessing(
     std,
     layout,
     grayscale,
+    channelOrder: opts.channelOrder ?? preset.channelOrder,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

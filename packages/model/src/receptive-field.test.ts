@@ -5,10 +5,10 @@ import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { hasShared, mobilenetPath, skipMessage, squeezenetPath } from '../test/fixtures.js';
+import { hasShared, mobilenetPath, skipMessage, squeezenetPath, tinyResNet } from '../test/fixtures.js';
 import { withExtraOutputs } from './extra-outputs.js';
 import { loadImage } from './image.js';
-import { layerShapes, recordableLayers } from './layers.js';
+import { allTensorLayers, layerShapes, recordableLayers } from './layers.js';
 import { graphView } from './onnx-graph.js';
 import { PREPROCESSING_PRESETS } from './preprocess.js';
 import { inputToImage, type PixelBox, type ReceptiveField, receptiveFields, unitBox } from './receptive-field.js';
@@ -273,6 +273,57 @@ describe('receptive fields of small built models, against the empirical field', 
   });
 });
 
+describe('receptive fields of every tensor of a ResNet-style model (layers --all: Add, MaxPool, Conv, Relu)', () => {
+  it('has a field for each, with the shape of the tensor; every change stays inside the box, which is not loose', async () => {
+    const bytes = tinyResNet('dynamo');
+    const m = { bytes, graph: graphView(onnx.ModelProto.decode(bytes).graph!), inputName: 'input', path: 'resnet' };
+    const [H, W] = [16, 16];
+    const fields = receptiveFields(m, { height: H, width: W, layout: 'NCHW' });
+    const all = await allTensorLayers(m, [1, 3, H, W]);
+    expect(all).toHaveLength(14);
+    for (const l of all) {
+      const f = fields.get(l.layer);
+      expect(f, l.layer).toBeDefined();
+      expect([f!.rows.units, f!.cols.units], l.layer).toEqual([l.height, l.width]);
+    }
+    // By hand: conv1 3x3/2 pad 1: j 2, r 3, s -1; maxpool 2/2: j 4, r 5; each 3x3 conv adds 8 (2 * 4) and moves the
+    // start by 4; the Add takes the widest of the residual path and the shortcut.
+    expect(fields.get('maxpool')?.rows).toEqual({ jump: 4, size: 5, start: -1, units: 4 });
+    expect(fields.get('add_0')?.rows).toEqual({ jump: 4, size: 21, start: -9, units: 4 });
+    expect(fields.get('relu_0b')?.cols).toEqual(fields.get('add_0')?.cols);
+    expect(fields.get('add_1')?.rows).toEqual({ jump: 4, size: 37, start: -17, units: 4 });
+    expect(fields.get('avgpool')?.global).toBe(true);
+
+    const names = all.filter((l) => l.height > 1).map((l) => l.layer);
+    const pixels = allPixels(H, W);
+    const empirical = await empiricalFields(
+      bytes,
+      { channels: 3, height: H, width: W, layout: 'NCHW' },
+      names,
+      pixels,
+      'input',
+    );
+    for (const name of names) {
+      const field = fields.get(name)!;
+      let changes = 0;
+      let tight = 0;
+      for (const unit of perUnit(field, empirical.get(name)!, pixels, H, W)) {
+        for (const [y, x] of unit.hits) {
+          changes++;
+          expect(contains(unit.box, y, x), `${name} unit (${unit.y}, ${unit.x}) changed by (${y}, ${x})`).toBe(true);
+        }
+        // The box is not loose: for some units the changed pixels reach all four sides of the (clipped) box.
+        const ys = unit.hits.map(([y]) => y);
+        const xs = unit.hits.map(([, x]) => x);
+        const box = { top: Math.min(...ys), left: Math.min(...xs), bottom: Math.max(...ys), right: Math.max(...xs) };
+        if (unit.hits.length > 0 && JSON.stringify(box) === JSON.stringify(unit.box)) tight++;
+      }
+      expect(changes, name).toBeGreaterThan(0);
+      expect(tight, name).toBeGreaterThan(0);
+    }
+  });
+});
+
 /** A spread of probe pixels: corners, edges, centre and a grid. */
 function probes(H: number, W: number, step: number): [number, number][] {
   const list: [number, number][] = [];
@@ -379,6 +430,42 @@ describe.skipIf(!hasShared)(`receptive fields of the shared models (${hasShared 
       expect(changes, name).toBeGreaterThan(0);
     }
     expect(fields.get(layers[52]!.layer)?.global).toBe(true);
+  });
+
+  it('mobilenetv2: every residual Add has a field of its shape; changes of two of them stay inside the box', async () => {
+    const { loadModel } = await import('./load.js');
+    const m = await loadModel(mobilenetPath);
+    const fields = receptiveFields(m, { height: 224, width: 224, layout: 'NCHW' });
+    const adds = (await allTensorLayers(m, [1, 3, 224, 224])).filter((l) => l.op === 'Add');
+    expect(adds).toHaveLength(10);
+    for (const l of adds) {
+      const f = fields.get(l.layer)!;
+      expect([f.rows.units, f.cols.units], l.layer).toEqual([l.height, l.width]);
+      expect(f.global).toBe(false);
+    }
+    // An Add is as wide as its residual branch, wider than the shortcut (its input).
+    const first = fields.get(adds[0]!.layer)!;
+    const shortcut = fields.get(m.graph.nodes.find((n) => n.outputs[0] === adds[0]!.layer)!.inputs[1]!)!;
+    expect(first.rows.size).toBeGreaterThan(shortcut.rows.size);
+    const names = [adds[0]!.layer, adds[9]!.layer];
+    const pixels = probes(224, 224, 45);
+    const empirical = await empiricalFields(
+      m.bytes,
+      { channels: 3, height: 224, width: 224, layout: 'NCHW' },
+      names,
+      pixels,
+      'input',
+    );
+    for (const name of names) {
+      let changes = 0;
+      for (const unit of perUnit(fields.get(name)!, empirical.get(name)!, pixels, 224, 224)) {
+        for (const [y, x] of unit.hits) {
+          changes++;
+          expect(contains(unit.box, y, x), `${name} unit (${unit.y}, ${unit.x}) changed by (${y}, ${x})`).toBe(true);
+        }
+      }
+      expect(changes, name).toBeGreaterThan(0);
+    }
   });
 });
 

@@ -19,7 +19,7 @@
  */
 import type { Layout, Preprocessing } from '@neuronscope/core';
 import type onnxProto from 'onnx-proto';
-import { ACTIVATION_OPS } from './layers.js';
+import { ACTIVATION_OPS } from './activation-ops.js';
 import type { LoadedModel } from './load.js';
 import { type GraphNode, int64ToNumber, onnx, topologicalOrder } from './onnx-graph.js';
 
@@ -279,14 +279,11 @@ function globalField(input: Tracked, inputSize: { height: number; width: number 
 /** The axis index `a` (possibly negative) of a rank-`rank` tensor. */
 const normaliseAxis = (a: number, rank: number) => (a < 0 ? a + rank : a);
 
-/**
- * The receptive field of every 4-D tensor that the spatial chain from the model input reaches, by tensor name
- * (the input itself included). `input` gives the model input's size and layout as preprocessing produces it.
- */
-export function receptiveFields(
+/** The fields of every tensor the spatial chain from the model input reaches, with their spatial axes. */
+function trackFields(
   model: Pick<LoadedModel, 'bytes' | 'graph' | 'inputName'>,
   input: { height: number; width: number; layout: Layout },
-): Map<string, ReceptiveField> {
+): Map<string, Tracked> {
   const { graph } = model;
   const constants = constantInts(model.bytes);
   const [rowAxis, colAxis] = input.layout === 'NCHW' ? [2, 3] : [1, 2];
@@ -342,9 +339,36 @@ export function receptiveFields(
     if (!result) continue;
     for (const out of node.outputs) if (out !== '') tracked.set(out, result);
   }
+  return tracked;
+}
+
+/**
+ * The receptive field of every 4-D tensor that the spatial chain from the model input reaches, by tensor name
+ * (the input itself included). `input` gives the model input's size and layout as preprocessing produces it.
+ */
+export function receptiveFields(
+  model: Pick<LoadedModel, 'bytes' | 'graph' | 'inputName'>,
+  input: { height: number; width: number; layout: Layout },
+): Map<string, ReceptiveField> {
   const fields = new Map<string, ReceptiveField>();
-  for (const [name, f] of tracked) fields.set(name, { rows: f.rows, cols: f.cols, global: f.global });
+  for (const [name, f] of trackFields(model, input)) fields.set(name, { rows: f.rows, cols: f.cols, global: f.global });
   return fields;
+}
+
+/**
+ * The 4-D tensors whose rows and columns the walk from the input places elsewhere than axes 2 and 3: feature maps
+ * that are not NCHW (an NHWC tensor between Transposes, as Keras exports with the torch backend produce), which
+ * neuronscope cannot record as [C, H, W].
+ */
+export function nonNchwTensors(
+  model: Pick<LoadedModel, 'bytes' | 'graph' | 'inputName'>,
+  input: { height: number; width: number; layout: Layout },
+): Set<string> {
+  const out = new Set<string>();
+  for (const [name, f] of trackFields(model, input)) {
+    if (f.rank === 4 && (f.rowAxis !== 2 || f.colAxis !== 3)) out.add(name);
+  }
+  return out;
 }
 
 /** The inclusive input pixels unit `u` of an axis field sees, clipped to [0, length − 1]. */

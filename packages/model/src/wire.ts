@@ -20,6 +20,9 @@ export interface WireField {
   readonly field: number;
   readonly payload: Uint8Array | null;
   readonly value: number | null;
+  /** Where the whole field (key included) lies in the scanned bytes: `bytes.subarray(start, end)` re-emits it. */
+  readonly start: number;
+  readonly end: number;
 }
 
 /** The top-level fields of one protobuf message, in order. Throws on malformed bytes. */
@@ -39,25 +42,57 @@ export function* wireFields(bytes: Uint8Array): Generator<WireField> {
     }
   };
   while (pos < bytes.length) {
+    const start = pos;
     const key = varint();
     const field = Math.floor(key / 8);
     const wireType = key % 8;
     if (wireType === WIRE_VARINT) {
-      yield { field, payload: null, value: varint() };
+      const value = varint();
+      yield { field, payload: null, value, start, end: pos };
     } else if (wireType === WIRE_FIXED64 || wireType === WIRE_FIXED32) {
       pos += wireType === WIRE_FIXED64 ? 8 : 4;
-      yield { field, payload: null, value: null };
+      if (pos > bytes.length) throw new Error('protobuf: field runs past the end');
+      yield { field, payload: null, value: null, start, end: pos };
     } else if (wireType === WIRE_LENGTH_DELIMITED) {
       const length = varint();
       if (pos + length > bytes.length) throw new Error('protobuf: field runs past the end');
       const payload = bytes.subarray(pos, pos + length);
       pos += length;
-      yield { field, payload, value: null };
+      yield { field, payload, value: null, start, end: pos };
     } else {
       throw new Error(`protobuf: unsupported wire type ${wireType}`);
     }
   }
   if (pos !== bytes.length) throw new Error('protobuf: field runs past the end');
+}
+
+/** The protobuf varint encoding of a non-negative integer below 2^53. */
+export function encodeVarint(value: number): Uint8Array {
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`protobuf: cannot encode ${value} as a varint`);
+  const out: number[] = [];
+  let v = value;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return Uint8Array.from(out);
+}
+
+/** The parts of one length-delimited field `field` holding `payload`: key, length, payload (concatenate them). */
+export function lengthDelimited(field: number, payload: Uint8Array): Uint8Array[] {
+  return [encodeVarint(field * 8 + WIRE_LENGTH_DELIMITED), encodeVarint(payload.length), payload];
+}
+
+/** The parts joined into one new array. */
+export function joinBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
 }
 
 /** `bytes` followed by `fragment`, in a new array. */

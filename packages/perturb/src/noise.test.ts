@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { InputTensor, Layout } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
 import { readPerturbationTable, renderCopy } from './index.js';
@@ -71,6 +72,41 @@ describe('paper', () => {
     const { out } = renderAll('paper', { sigma: 0.03 }, input)[3]!;
     const { std } = meanStd(Float64Array.from(out, (v, k) => (v / input.data[k]! - 1) / 3));
     expect(Math.abs(std / 0.03 - 1)).toBeLessThan(0.02);
+  });
+
+  it('without maxScale: records and copies byte-identical to the scheme before maxScale existed', () => {
+    // Hash taken from the implementation before maxScale was added (same input, seed 5, 6 copies).
+    const hash = createHash('sha256');
+    for (const { record, out } of copies) {
+      hash.update(JSON.stringify(record));
+      hash.update(bytes(out));
+    }
+    expect(hash.digest('hex')).toBe('87f76efa3652e15f2ea6458e658a9776332836a6f1384926c67b4fb1a52980ef');
+    // The last copy's scale grows with N.
+    expect(renderAll('paper', {}, input, 5, 11)[10]!.record.params).toEqual({ sigma: 0.1, scale: 10 });
+  });
+
+  it('with maxScale: copy i has scale i * maxScale / (N - 1), the last copy the same whatever N', () => {
+    for (const samples of [3, 6, 11]) {
+      const scaled = renderAll('paper', { maxScale: 4 }, input, 5, samples);
+      scaled.forEach(({ record }, i) => {
+        expect(record.params).toEqual({ sigma: 0.1, scale: (i * 4) / (samples - 1) });
+      });
+      const last = scaled[samples - 1]!;
+      expect(last.record.params).toEqual({ sigma: 0.1, scale: 4 });
+      // out = x * (1 + 4 * eps): the recovered eps has std sigma.
+      const { std } = meanStd(Float64Array.from(last.out, (v, k) => (v / input.data[k]! - 1) / 4));
+      expect(Math.abs(std / 0.1 - 1)).toBeLessThan(0.02);
+      expect(bytes(scaled[0]!.out).equals(bytes(input.data))).toBe(true);
+    }
+    // Copy 2 of 6 under maxScale 5 is scale 2, the same copy as the paper's copy 2 (same seed and eps).
+    const same = renderAll('paper', { maxScale: 5 }, input, 5, 6)[2]!;
+    expect(same.record).toEqual(copies[2]!.record);
+    expect(bytes(same.out).equals(bytes(copies[2]!.out))).toBe(true);
+  });
+
+  it('rejects a non-positive maxScale', () => {
+    expect(() => renderAll('paper', { maxScale: 0 }, input)).toThrow(/maxScale must be > 0/);
   });
 });
 
