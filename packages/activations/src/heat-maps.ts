@@ -60,7 +60,10 @@ export async function runHeatMaps(pool: ExtractionPool, job: HeatMapJob): Promis
       job.signal?.throwIfAborted();
       const count = result.values.length / rows;
       for (let b = 0; b < count; b++) {
-        accumulator.addPooled(result.pooled.subarray(b * cells, (b + 1) * cells), result.values.subarray(b * rows, (b + 1) * rows));
+        accumulator.addPooled(
+          result.pooled.subarray(b * cells, (b + 1) * cells),
+          result.values.subarray(b * rows, (b + 1) * rows),
+        );
       }
       done += count;
       job.onProgress?.(done, job.copies.length);

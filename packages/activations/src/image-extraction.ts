@@ -5,19 +5,13 @@
  * the stopping rule of `--samples auto`.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  argmax,
-  type InputTensor,
-  type OutputMoments,
-  outputValue,
-  UserError,
-} from '@neuronscope/core';
+import { argmax, type InputTensor, type OutputMoments, outputValue, UserError } from '@neuronscope/core';
 import type { LayerMomentsInput } from '@neuronscope/metrics';
 import { type CopyRecord, renderCopy } from '@neuronscope/perturb';
-import { channelMeans } from './recorder.js';
 import { mergedBatches, type SharedSums, setMergeLimit, stopMerging, type UnitSums } from './merge.js';
 import type { ExtractionPool } from './pool.js';
 import type { BatchResult, BatchTask, CleanResult, ImageSpec } from './protocol.js';
+import { channelMeans } from './recorder.js';
 import { type SlotLayout, slotLayout } from './slots.js';
 import {
   checkSchedule,
@@ -201,11 +195,21 @@ export class ImageExtraction {
     const cleanMeans = new Float64Array(layout.totalChannels);
     layers.forEach((l, k) => {
       const offset = layout.unitOffsets[k]!;
-      cleanMeans.set(channelMeans(clean.subarray(offset, offset + layout.units[k]!), l.channels, 1), layout.channelOffsets[k]);
+      cleanMeans.set(
+        channelMeans(clean.subarray(offset, offset + layout.units[k]!), l.channels, 1),
+        layout.channelOffsets[k],
+      );
     });
     const total = layout.totalChannels;
     return {
-      output: { count: 0, yShift: outputValue(cleanLogits, target, this.pool.spec.output), sumY: 0, sumYY: 0, target, output: this.pool.spec.output },
+      output: {
+        count: 0,
+        yShift: outputValue(cleanLogits, target, this.pool.spec.output, this.pool.spec.outputKind),
+        sumY: 0,
+        sumYY: 0,
+        target,
+        output: this.pool.spec.output,
+      },
       half: this.rule ? { count: 0, sumY: 0, sumYY: 0 } : null,
       channels: {
         clean: cleanMeans,
@@ -321,7 +325,7 @@ export class ImageExtraction {
       const logits = result.logits.subarray(b * numClasses, (b + 1) * numClasses);
       rows.copies[row] = copies[b]!.copy;
       rows.logits.set(logits, row * numClasses);
-      const y = outputValue(logits, output.target, output.output);
+      const y = outputValue(logits, output.target, output.output, this.pool.spec.outputKind);
       rows.y[row] = y;
       rows.top1[row] = argmax(logits);
       const e = y - output.yShift;

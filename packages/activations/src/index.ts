@@ -3,13 +3,13 @@
  * one model runs every image's copies with the layers reduced inside the graph, merges the partial sums in batch
  * order into float64 moments, and runs masked copies for heat maps; the tables of the stage are built here.
  */
-export { type HeatMapJob } from './heat-maps.js';
-export {
-  type CopyRows,
-  type ExtractJob,
-  type Extraction,
-  type ExtractTimings,
-  type StoppingSettings,
+export type { HeatMapJob } from './heat-maps.js';
+export type {
+  CopyRows,
+  Extraction,
+  ExtractJob,
+  ExtractTimings,
+  StoppingSettings,
 } from './image-extraction.js';
 export { MapAccumulator, type MapGrid, mapGrid, poolMask } from './map-accumulator.js';
 export { defaultParallelism, ExtractionPool, type PoolOptions, parallelism } from './pool.js';

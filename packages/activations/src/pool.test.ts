@@ -191,10 +191,21 @@ describe.skipIf(!HAS_SHARED)('the extraction pool on SqueezeNet 1.1', () => {
   let options: PoolOptions;
   let input: InputTensor;
   let copies: CopyRecord[];
-  const run = async (extra: Partial<PoolOptions>, job: { copies?: CopyRecord[]; auto?: { topK: number; eligibility: number; minSamples: number; agreement: number } } = {}) => {
+  const run = async (
+    extra: Partial<PoolOptions>,
+    job: {
+      copies?: CopyRecord[];
+      auto?: { topK: number; eligibility: number; minSamples: number; agreement: number };
+    } = {},
+  ) => {
     const pool = new ExtractionPool({ ...options, ...extra });
     try {
-      return await pool.extract({ input, copies: job.copies ?? copies, target: null, ...(job.auto ? { auto: job.auto } : {}) });
+      return await pool.extract({
+        input,
+        copies: job.copies ?? copies,
+        target: null,
+        ...(job.auto ? { auto: job.auto } : {}),
+      });
     } finally {
       await pool.close();
     }
@@ -267,12 +278,24 @@ describe.skipIf(!HAS_SHARED)('the extraction pool on SqueezeNet 1.1', () => {
       offset += l.channels * l.height * l.width;
       return at;
     });
-    const flat = (key: 'sumA' | 'sumAA' | 'sumAY') => Float64Array.from(e.layers.flatMap((l) => Array.from(l.unit[key])));
+    const flat = (key: 'sumA' | 'sumAA' | 'sumAY') =>
+      Float64Array.from(e.layers.flatMap((l) => Array.from(l.unit[key])));
     const sets = topKSets(
-      { sumA: flat('sumA'), sumAA: flat('sumAA'), sumAY: flat('sumAY'), count: e.output.count, sumY: e.output.sumY, sumYY: e.output.sumYY },
+      {
+        sumA: flat('sumA'),
+        sumAA: flat('sumAA'),
+        sumAY: flat('sumAY'),
+        count: e.output.count,
+        sumY: e.output.sumY,
+        sumYY: e.output.sumYY,
+      },
       null,
       Float32Array.from(e.layers.flatMap((l) => Array.from(l.unit.shift))),
-      { channels: options.layers.map((l) => l.channels), unitsPerChannel: options.layers.map((l) => l.height * l.width), unitOffsets },
+      {
+        channels: options.layers.map((l) => l.channels),
+        unitsPerChannel: options.layers.map((l) => l.height * l.width),
+        unitOffsets,
+      },
       { topK: 3, eligibility: 0.1 },
     );
     selection.layers.forEach((l, k) => {

@@ -13,11 +13,11 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { type InputTensor, type LayerInfo, type OutputMode, UserError } from '@neuronscope/core';
-import { reductionFragment } from '@neuronscope/model';
+import { type InputTensor, type LayerInfo, type OutputKind, type OutputMode, UserError } from '@neuronscope/core';
+import { reductionFragment, withExtraOutputs } from '@neuronscope/model';
 import { Piscina } from 'piscina';
-import { type ExtractJob, type Extraction, ImageExtraction } from './image-extraction.js';
 import { type HeatMapJob, runHeatMaps } from './heat-maps.js';
+import { type Extraction, type ExtractJob, ImageExtraction } from './image-extraction.js';
 import type { MapAccumulator } from './map-accumulator.js';
 import { createSharedSums, resetSharedSums, type SharedSums } from './merge.js';
 import { type ModelSpec, USER_ERROR_MARK, type WorkerTask } from './protocol.js';
@@ -27,8 +27,10 @@ export interface PoolOptions {
   /** The model's bytes as loaded. */
   readonly model: Uint8Array;
   readonly inputName: string;
-  /** The logits output. */
+  /** The logits: the tensor before the model's final Softmax/LogSoftmax/Sigmoid, if it has one. */
   readonly outputName: string;
+  /** What the model's own output is (`LoadedModel.outputKind`); y depends on it for `sigmoid`. */
+  readonly outputKind?: OutputKind;
   /** The recorded layers, in depth order. */
   readonly layers: readonly LayerInfo[];
   readonly output: OutputMode;
@@ -110,6 +112,7 @@ export class ExtractionPool {
       layers: opts.layers,
       outputName: opts.outputName,
       output: opts.output,
+      outputKind: opts.outputKind ?? 'logits',
     });
     const reducing = new Uint8Array(new SharedArrayBuffer(opts.model.length + fragment.length));
     reducing.set(opts.model, 0);
@@ -118,12 +121,18 @@ export class ExtractionPool {
       id: randomBytes(8).toString('hex'),
       reducing,
       names,
-      plain: shared(opts.model),
+      plain: shared(withExtraOutputs(opts.model, [opts.outputName])),
       inputName: opts.inputName,
       outputName: opts.outputName,
+      outputKind: opts.outputKind ?? 'logits',
       layers: opts.layers,
       output: opts.output,
-      input: { layout: opts.input.layout, channels: opts.input.channels, height: opts.input.height, width: opts.input.width },
+      input: {
+        layout: opts.input.layout,
+        channels: opts.input.channels,
+        height: opts.input.height,
+        width: opts.input.width,
+      },
       threads,
       batchSize: opts.batchSize,
     };
@@ -142,8 +151,9 @@ export class ExtractionPool {
 
   /** Creates every worker's session (once; later calls return the same promise). */
   open(): Promise<void> {
-    this.opened ??= Promise.all(Array.from({ length: this.workers }, () => this.run({ kind: 'open', model: this.spec })))
-      .then(() => undefined);
+    this.opened ??= Promise.all(
+      Array.from({ length: this.workers }, () => this.run({ kind: 'open', model: this.spec })),
+    ).then(() => undefined);
     return this.opened;
   }
 

@@ -1,5 +1,5 @@
 /** Messages between the extraction pool's coordinator and its workers (see worker.ts). */
-import type { LayerInfo, Layout, OutputMode } from '@neuronscope/core';
+import type { LayerInfo, Layout, OutputKind, OutputMode } from '@neuronscope/core';
 import type { ReductionNames } from '@neuronscope/model';
 import type { CopyRecord } from '@neuronscope/perturb';
 import type { MapGrid } from './map-accumulator.js';
@@ -16,7 +16,9 @@ export interface ModelSpec {
   /** The model as loaded, in shared memory: the base of the heat-map sessions. */
   readonly plain: Uint8Array;
   readonly inputName: string;
+  /** The logits (the tensor y is computed from) and what the model's own output is. */
   readonly outputName: string;
+  readonly outputKind: OutputKind;
   readonly layers: readonly LayerInfo[];
   readonly output: OutputMode;
   /** Geometry of one input copy. */

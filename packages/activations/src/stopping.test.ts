@@ -64,4 +64,3 @@ describe('stopping schedule and order', () => {
     expect(parallelism(3, 3, 2)).toEqual({ workers: 3, threads: 3 });
   });
 });
-

@@ -267,7 +267,7 @@ async function maps(task: MapsTask): Promise<MapsResult> {
       values[b * rows + i] = means.get(n.layer)![b * model.layers[n.layer]!.channels + n.channel]!;
     });
     const row = logits.subarray(b * numClasses, (b + 1) * numClasses);
-    values[b * rows + rows - 1] = outputValue(row, task.target, model.output);
+    values[b * rows + rows - 1] = outputValue(row, task.target, model.output, model.outputKind);
   }
   return { pooled, values, render: t1 - t0, inference: performance.now() - t1 };
 }

@@ -7,6 +7,7 @@ import {
   argmax,
   type InputTensor,
   type LayerInfo,
+  type OutputKind,
   type OutputMode,
   type OutputMoments,
   outputValue,
@@ -29,6 +30,7 @@ export interface ReferenceInput {
   readonly layers: readonly LayerInfo[];
   readonly target: number | null;
   readonly output: OutputMode;
+  readonly outputKind?: OutputKind;
   readonly batchSize: number;
 }
 
@@ -45,7 +47,10 @@ export interface ReferenceExtraction {
 
 /** Runs the clean image and every copy through the model, serially, and reduces the raw activations in JS. */
 export async function referenceExtract(job: ReferenceInput): Promise<ReferenceExtraction> {
-  const session = await createSession(withExtraOutputs(job.model, job.layers.map((l) => l.layer)), { threads: 1 });
+  const session = await createSession(
+    withExtraOutputs(job.model, [job.outputName, ...job.layers.map((l) => l.layer)]),
+    { threads: 1 },
+  );
   const { input, layers, copies } = job;
   const size = input.data.length;
   const run = async (data: Float32Array, batch: number) => {
@@ -56,7 +61,7 @@ export async function referenceExtract(job: ReferenceInput): Promise<ReferenceEx
     const clean = await run(input.data, 1);
     const cleanLogits = clean(job.outputName);
     const target = job.target ?? argmax(cleanLogits);
-    const yShift = outputValue(cleanLogits, target, job.output);
+    const yShift = outputValue(cleanLogits, target, job.output, job.outputKind);
     const recorders = layers.map((l) => new LayerRecorder(l, clean(l.layer), job.batchSize));
     const output: OutputMoments = { count: 0, yShift, sumY: 0, sumYY: 0, target, output: job.output };
     const n = copies.length;
@@ -79,7 +84,7 @@ export async function referenceExtract(job: ReferenceInput): Promise<ReferenceEx
       const yCentred = new Float64Array(batch);
       for (let b = 0; b < batch; b++) {
         const row = logits.subarray(b * numClasses, (b + 1) * numClasses);
-        const y = outputValue(row, target, job.output);
+        const y = outputValue(row, target, job.output, job.outputKind);
         rows.copies[start + b] = copies[start + b]!.copy;
         rows.logits.set(row, (start + b) * numClasses);
         rows.y[start + b] = y;
@@ -103,7 +108,14 @@ export async function referenceExtract(job: ReferenceInput): Promise<ReferenceEx
     }
     const moments = recorders.map((r): LayerMomentsInput => {
       const l = r.layer;
-      return { layer: l.layer, layerIndex: l.layerIndex, channels: l.channels, units: l.height * l.width, unit: r.units, channel: r.channels };
+      return {
+        layer: l.layer,
+        layerIndex: l.layerIndex,
+        channels: l.channels,
+        units: l.height * l.width,
+        unit: r.units,
+        channel: r.channels,
+      };
     });
     return { target, cleanLogits, output, rows, layers: moments, inputs };
   } finally {

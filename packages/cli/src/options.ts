@@ -75,21 +75,30 @@ export function paramOption(value: string, previous: Record<string, unknown> = {
 export function addModelOptions(cmd: Command): Command {
   return cmd
     .option('-m, --model <file>', 'ONNX image classifier (default: the embedded Fashion-MNIST model)')
-    .option('--labels <file>', 'class labels, one per line')
+    .option('--labels <file>', 'class labels, one per line (UTF-8), one line per model output')
+    .option('--background', 'output 0 is a background class the labels file leaves out (line i names output i + 1)')
     .addOption(
-      new Option('--preprocess <preset>', 'preprocessing preset (default: imagenet for RGB models)').choices([
-        'imagenet',
-        'inception',
-        'caffe',
-        'none',
-      ]),
+      new Option(
+        '--preprocess <preset>',
+        'preprocessing preset (default: imagenet for RGB models; caffe: BGR, 0-255 minus the ImageNet mean)',
+      ).choices(['imagenet', 'inception', 'caffe', 'none']),
     )
     .option('--size <HxW>', 'model input size, e.g. 224 or 224x224', sizeOption)
     .option('--mean <list>', 'per-channel mean after scaling to [0,1], e.g. 0.485,0.456,0.406', numberList)
     .option('--std <list>', 'per-channel std, e.g. 0.229,0.224,0.225', numberList)
     .addOption(new Option('--layout <layout>', 'input tensor layout').choices(['NCHW', 'NHWC']))
+    .addOption(
+      new Option('--channel-order <order>', "colour order of the tensor (default: the preset's)").choices([
+        'RGB',
+        'BGR',
+      ]),
+    )
     .option('--grayscale', 'feed one grey channel')
-    .option('--layers <spec>', 'layers to record: names, globs, indices or ranges, comma-separated (default: all)');
+    .option(
+      '--layers <spec>',
+      'layers to record: names, globs (any part of a tensor name or module path, e.g. features.12* or layer4.1), ' +
+        'indices or ranges, comma-separated (default: every Conv output; name any other 4-D tensor, see layers --all)',
+    );
 }
 
 /** Options that define the perturbations and the output analysed. */
@@ -139,6 +148,8 @@ export function modelOptionsOf(o: Record<string, unknown>): ModelOptions {
     std: o.std as number[] | undefined,
     layout: o.layout as ModelOptions['layout'],
     grayscale: o.grayscale as boolean | undefined,
+    channelOrder: o.channelOrder as ModelOptions['channelOrder'],
+    background: o.background as boolean | undefined,
     layers: o.layers as string | undefined,
   };
 }

@@ -1,6 +1,6 @@
+import { TOOL } from '@neuronscope/engine';
 import { Command } from 'commander';
 import { registerCommands } from './commands/index.js';
-import { TOOL } from '@neuronscope/engine';
 
 /** The `neuronscope` command line. */
 export function buildProgram(): Command {

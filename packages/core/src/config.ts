@@ -95,7 +95,14 @@ export const RunConfigSchema = z.object({
     /** An image file, or a tensor already preprocessed for the model. */
     kind: z.enum(['image', 'tensor']).default('image'),
   }),
-  labels: z.object({ path: z.string(), sha256: z.string() }).nullable(),
+  labels: z
+    .object({
+      path: z.string(),
+      sha256: z.string(),
+      /** Output 0 is a background class the file leaves out (`--background`): line i names output i + 1. */
+      background: z.boolean().optional(),
+    })
+    .nullable(),
   preprocessing: PreprocessingSchema,
   perturbation: PerturbationSpecSchema,
   /** The recorded layers, in depth order. */
@@ -258,6 +265,8 @@ export const SummarySchema = z.object({
   definitions: z.record(z.string(), z.string()),
   /** The ablation test, when `neuronscope ablate` (or `explain --ablate`) ran on this run. */
   ablation: AblationSummarySchema.optional(),
+  /** What the model's output is and where y comes from, in words (e.g. "the model ends in Softmax: ..."). */
+  outputNote: z.string().optional(),
   /** Copies that ran through the network: N, or where `--samples auto` stopped. */
   samplesUsed: z.number().int().optional(),
 });

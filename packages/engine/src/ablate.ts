@@ -11,15 +11,15 @@ import {
   type AblationSummary,
   ablationSchema,
   argmax,
+  classProbabilities,
   columnValues,
   type InputTensor,
   makeTable,
   mulberry32,
   quantile,
-  type RunConfig,
   RUN_METADATA_KEY,
+  type RunConfig,
   type Summary,
-  softmax,
   type Table,
   UserError,
 } from '@neuronscope/core';
@@ -128,8 +128,17 @@ function planVariants(
     pools.push({ pool, size: members.length });
     const push = (set: AblationSet, channels: number[], draw: number) =>
       plan.push({ target, channels, layer: target, set, draw });
-    push('correlation', l.byCorrelation.map((n) => n.channel), -1);
-    if (l.byPrecision.length > 0) push('precision', l.byPrecision.map((n) => n.channel), -1);
+    push(
+      'correlation',
+      l.byCorrelation.map((n) => n.channel),
+      -1,
+    );
+    if (l.byPrecision.length > 0)
+      push(
+        'precision',
+        l.byPrecision.map((n) => n.channel),
+        -1,
+      );
     const draws = randomSets(members, k, opts.random, (opts.seed ^ hash(l.layer)) >>> 0);
     for (const [d, set] of draws.entries()) push('random', set, d);
   });
@@ -245,7 +254,7 @@ async function runVariants(
     layers.map((l) => ({ tensor: l.layer, channels: l.channels })),
     {
       inputName: model.inputName,
-      outputName: model.outputName,
+      outputName: model.logitsName,
       fill: opts.mode === 'mean',
       fixedBatch: model.dynamicBatch ? null : model.batch,
       ...(opts.threads ? { threads: opts.threads } : {}),
@@ -290,15 +299,19 @@ export async function runAblation(
     ...(call.threads ? { threads: call.threads } : {}),
     ...(call.onProgress ? { onProgress: call.onProgress } : {}),
   });
-  call.log(`ablate: ${plan.length + 1} variants of ${layers.length} layers in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  call.log(
+    `ablate: ${plan.length + 1} variants of ${layers.length} layers in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   const target = summary.target.index;
   const base = logits[0]!;
   if (target >= base.length) throw new UserError(`target ${target} is not a class of this model`);
-  const cleanProbability = softmax(base)[target]!;
+  const kind = config.model.outputKind ?? 'logits';
+  const probabilityOf = (row: Float32Array) => classProbabilities(row, kind)[target]!;
+  const cleanProbability = probabilityOf(base);
   const cleanTop1 = argmax(base);
   const outcome = (row: Float32Array): Outcome => {
-    const probability = softmax(row)[target]!;
+    const probability = probabilityOf(row);
     const top1 = argmax(row);
     return {
       probability,
@@ -311,7 +324,12 @@ export async function runAblation(
   };
   const outcomes = plan.map((_, i) => outcome(logits[i + 1]!));
   const layerResults = layers.map((l, li) =>
-    layerResult(l, plan.map((p, i) => ({ p, o: outcomes[i]! })).filter((r) => r.p.layer === li), pools[li]!, k),
+    layerResult(
+      l,
+      plan.map((p, i) => ({ p, o: outcomes[i]! })).filter((r) => r.p.layer === li),
+      pools[li]!,
+      k,
+    ),
   );
   // Every edited graph, with all masks ones, must compute what the original model computed on the clean image.
   let baselineDiff = 0;

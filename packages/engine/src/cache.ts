@@ -82,7 +82,8 @@ export class ContentCache {
       } catch (err) {
         return this.discard(dir, `${name} is unreadable (${errorText(err)})`);
       }
-      if (bytes.length !== expected.bytes) return this.discard(dir, `${name} has ${bytes.length} bytes, not ${expected.bytes}`);
+      if (bytes.length !== expected.bytes)
+        return this.discard(dir, `${name} has ${bytes.length} bytes, not ${expected.bytes}`);
       if (sha256(bytes) !== expected.sha256) return this.discard(dir, `${name} does not match its checksum`);
       files.set(name, bytes);
     }

@@ -9,7 +9,7 @@ const SidecarSchema = z.object({
   model: z.string(),
   labels: z.string(),
   preprocess: z.object({
-    preset: z.enum(['imagenet', 'inception', 'none']),
+    preset: z.enum(['imagenet', 'inception', 'caffe', 'none']),
     grayscale: z.boolean(),
     size: z.tuple([z.number().int(), z.number().int()]),
   }),

@@ -36,13 +36,20 @@ export const ModelOptionsSchema = z.object({
   /** ONNX file; the embedded default model when absent. */
   model: z.string().optional(),
   labels: z.string().optional(),
-  preprocess: z.enum(['imagenet', 'inception', 'none']).optional(),
+  preprocess: z.enum(['imagenet', 'inception', 'caffe', 'none']).optional(),
   size: z.tuple([z.number().int().positive(), z.number().int().positive()]).optional(),
   mean: z.array(z.number()).min(1).optional(),
   std: z.array(z.number().positive()).min(1).optional(),
   layout: z.enum(['NCHW', 'NHWC']).optional(),
   grayscale: z.boolean().optional(),
-  /** Names, globs, indices or ranges, comma-separated; every recordable layer when absent. */
+  /** Colour channel order of the tensor (`BGR` for Caffe-style models); the preset's when absent. */
+  channelOrder: z.enum(['RGB', 'BGR']).optional(),
+  /** Output 0 is a background class the labels file leaves out: line i names output i + 1. */
+  background: z.boolean().optional(),
+  /**
+   * Names, globs (matching any part of a tensor name or module path), indices or ranges, comma-separated; every
+   * recordable layer (Conv outputs after their activation) when absent. Any other 4-D tensor can be named.
+   */
   layers: z.string().optional(),
 });
 export type ModelOptions = z.input<typeof ModelOptionsSchema>;

@@ -95,7 +95,8 @@ export class Explainer {
       this.poolInstance = new ExtractionPool({
         model: this.context.model.bytes,
         inputName: this.context.model.inputName,
-        outputName: this.context.model.outputName,
+        outputName: this.context.model.logitsName,
+        outputKind: this.context.model.outputKind,
         layers: this.context.layers,
         output: this.options.output,
         batchSize: this.batchSize,
@@ -143,13 +144,23 @@ export class Explainer {
     const extracted = await extractRun(this.pool, this.cache, config, input.tensor, {
       keep: { activations: analysis.keepActivations, unitStats: analysis.keepUnitStats, inputs: analysis.dumpInputs },
       ...(call.signal ? { signal: call.signal } : {}),
-      ...(call.onProgress ? { onProgress: (done: number, total: number) => call.onProgress!('extract', done, total) } : {}),
+      ...(call.onProgress
+        ? { onProgress: (done: number, total: number) => call.onProgress!('extract', done, total) }
+        : {}),
       ...(call.onCheck ? { onCheck: call.onCheck } : {}),
       log: this.log,
     });
     const stats = { topK: analysis.topK, eligibility: analysis.eligibility };
     const labels = this.context.labels?.values ?? null;
-    const { summary, neurons } = runStats(extracted.id, config, extracted.metrics, extracted.outputs, extracted.clean, stats, labels);
+    const { summary, neurons } = runStats(
+      extracted.id,
+      config,
+      extracted.metrics,
+      extracted.outputs,
+      extracted.clean,
+      stats,
+      labels,
+    );
     return {
       id: extracted.id,
       config,
@@ -197,9 +208,14 @@ export class Explainer {
  * Creates a warm explainer: loads and checks the model (the embedded default model when none is given), its
  * labels, preprocessing and layers; the workers and sessions start with the first image and live until `close()`.
  */
-export async function createExplainer(options: ExplainerOptions = {}, log: ExplainerLog = () => undefined): Promise<Explainer> {
+export async function createExplainer(
+  options: ExplainerOptions = {},
+  log: ExplainerLog = () => undefined,
+): Promise<Explainer> {
   const resolved = parseOptions(ExplainerOptionsSchema, options, 'explainer options');
-  return new Explainer(await prepareModel(resolved), resolved, log);
+  const context = await prepareModel(resolved);
+  log(`model: ${context.outputNote}`);
+  return new Explainer(context, resolved, log);
 }
 
 export { runId };

@@ -3,18 +3,7 @@
  * through the explainer's pool; the per-unit moments are reduced to `channel_stats` while they are in memory and
  * then handed back to the pool, so only what later stages read is kept (per-unit moments only when asked).
  */
-import {
-  type InputTensor,
-  parquetToTable,
-  RUN_METADATA_KEY,
-  type RunConfig,
-  type Table,
-  tableMetadata,
-  tableToParquet,
-  tensorDims,
-  UserError,
-  encodeNpy,
-} from '@neuronscope/core';
+
 import {
   activationsTable,
   CLEAN_METADATA_KEY,
@@ -25,6 +14,18 @@ import {
   type StoppingCheck,
   unitStatsTable,
 } from '@neuronscope/activations';
+import {
+  encodeNpy,
+  type InputTensor,
+  parquetToTable,
+  RUN_METADATA_KEY,
+  type RunConfig,
+  type Table,
+  tableMetadata,
+  tableToParquet,
+  tensorDims,
+  UserError,
+} from '@neuronscope/core';
 import { type ChannelMetrics, channelStatsTable, metricColumns, readChannelStats } from '@neuronscope/metrics';
 import { perturbationTable, readPerturbationTable } from '@neuronscope/perturb';
 import type { ContentCache } from './cache.js';
@@ -67,11 +68,20 @@ const fileName = (name: ExtractFile) => RUN_FILES[name];
 
 /** The run-file names the cache must hold for a call. */
 function required(keep: KeepOptions): ExtractFile[] {
-  return ['outputs', 'channelStats', ...(keep.activations ? ['activations' as const] : []), ...(keep.unitStats ? ['unitStats' as const] : [])];
+  return [
+    'outputs',
+    'channelStats',
+    ...(keep.activations ? ['activations' as const] : []),
+    ...(keep.unitStats ? ['unitStats' as const] : []),
+  ];
 }
 
 /** Parses the tables of a cache hit (or a run folder), checking that they carry `id`. */
-export function parseExtracted(id: string, files: ReadonlyMap<ExtractFile, Uint8Array>, config: RunConfig): {
+export function parseExtracted(
+  id: string,
+  files: ReadonlyMap<ExtractFile, Uint8Array>,
+  config: RunConfig,
+): {
   metrics: ChannelMetrics;
   outputs: Table;
   clean: CleanOutputs;
@@ -82,7 +92,9 @@ export function parseExtracted(id: string, files: ReadonlyMap<ExtractFile, Uint8
     const t = parquetToTable(bytes);
     const tableId = t.schema.metadata.get(RUN_METADATA_KEY);
     if (tableId !== id) {
-      throw new UserError(`${RUN_FILES[name]} belongs to another run (id ${tableId?.slice(0, 12) ?? 'none'}, run.json's ${id.slice(0, 12)}): run extract again`);
+      throw new UserError(
+        `${RUN_FILES[name]} belongs to another run (id ${tableId?.slice(0, 12) ?? 'none'}, run.json's ${id.slice(0, 12)}): run extract again`,
+      );
     }
     return t;
   };
@@ -114,7 +126,9 @@ export async function extractRun(
   }
   const run = await computeRun(pool, config, input, call, id);
   if (cache) {
-    const stored = new Map([...run.files].filter(([name]) => name !== 'inputs').map(([name, bytes]) => [fileName(name), bytes]));
+    const stored = new Map(
+      [...run.files].filter(([name]) => name !== 'inputs').map(([name, bytes]) => [fileName(name), bytes]),
+    );
     await cache.put('extract', id, stored);
   }
   return run;
@@ -146,10 +160,13 @@ async function computeRun(
   try {
     metrics = metricColumns(extraction.layers, extraction.output);
     if (call.keep.unitStats) {
-      files.set('unitStats', tableToParquet(unitStatsTable(extraction.layers, extraction.output, meta), {
-        fast: true,
-        fastColumns: ['shift', 'sum_a', 'sum_aa', 'sum_ay'],
-      }));
+      files.set(
+        'unitStats',
+        tableToParquet(unitStatsTable(extraction.layers, extraction.output, meta), {
+          fast: true,
+          fastColumns: ['shift', 'sum_a', 'sum_aa', 'sum_ay'],
+        }),
+      );
     }
   } finally {
     extraction.release();
@@ -157,7 +174,8 @@ async function computeRun(
   const outputs = outputsTable(extraction.rows, extraction.cleanLogits, extraction.target, meta);
   files.set('outputs', tableToParquet(outputs));
   files.set('channelStats', tableToParquet(channelStatsTable(metrics, meta)));
-  if (call.keep.activations) files.set('activations', tableToParquet(activationsTable(extraction.rows, config.layers, meta)));
+  if (call.keep.activations)
+    files.set('activations', tableToParquet(activationsTable(extraction.rows, config.layers, meta)));
   if (extraction.inputs) {
     files.set('inputs', encodeNpy(extraction.inputs, [extraction.samplesUsed, ...tensorDims(input).slice(1)]));
   }

@@ -32,5 +32,11 @@ export function runFile(dir: string, name: RunFile): string {
 }
 
 /** The extract stage's tables, as the cache and a run folder hold them. */
-export const EXTRACT_FILES = ['outputs', 'activations', 'channelStats', 'unitStats', 'inputs'] as const satisfies readonly RunFile[];
+export const EXTRACT_FILES = [
+  'outputs',
+  'activations',
+  'channelStats',
+  'unitStats',
+  'inputs',
+] as const satisfies readonly RunFile[];
 export type ExtractFile = (typeof EXTRACT_FILES)[number];

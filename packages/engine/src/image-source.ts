@@ -40,7 +40,8 @@ function checkTensor(t: InputTensor, prep: Preprocessing, name: string): InputTe
         `${tensorDims({ layout: prep.layout, channels, height, width }).join('x')} (${prep.layout})`,
     );
   }
-  if (t.data.length !== channels * height * width) throw new UserError(`${name}: the tensor has ${t.data.length} values`);
+  if (t.data.length !== channels * height * width)
+    throw new UserError(`${name}: the tensor has ${t.data.length} values`);
   return t;
 }
 
@@ -48,7 +49,8 @@ function checkTensor(t: InputTensor, prep: Preprocessing, name: string): InputTe
 function tensorFromNpy(bytes: Uint8Array, name: string, prep: Preprocessing): InputTensor {
   const { shape, data } = decodeNpy(bytes, name);
   const dims = shape.length === 4 && shape[0] === 1 ? shape.slice(1) : shape;
-  if (dims.length !== 3) throw new UserError(`${name}: expected a [1, C, H, W] or [1, H, W, C] array, got ${shape.join('x')}`);
+  if (dims.length !== 3)
+    throw new UserError(`${name}: expected a [1, C, H, W] or [1, H, W, C] array, got ${shape.join('x')}`);
   const [channels, height, width] = prep.layout === 'NCHW' ? dims : [dims[2]!, dims[0]!, dims[1]!];
   return checkTensor({ data, layout: prep.layout, channels: channels!, height: height!, width: width! }, prep, name);
 }
@@ -67,14 +69,30 @@ export async function loadInput(input: ImageInput, prep: Preprocessing, base = p
         throw new UserError(`tensor file not found: ${path}`);
       });
       const tensor = tensorFromNpy(bytes, path, prep);
-      return { tensor, sha256: sha256(tensorBytes(tensor)), width: tensor.width, height: tensor.height, path, bytes: null, kind: 'tensor' };
+      return {
+        tensor,
+        sha256: sha256(tensorBytes(tensor)),
+        width: tensor.width,
+        height: tensor.height,
+        path,
+        bytes: null,
+        kind: 'tensor',
+      };
     }
     const image = await loadImage(path, prep);
     return { ...image, path, bytes: null, kind: 'image' };
   }
   if (isTensor(input)) {
     const tensor = checkTensor(input, prep, 'the input tensor');
-    return { tensor, sha256: sha256(tensorBytes(tensor)), width: tensor.width, height: tensor.height, path: null, bytes: null, kind: 'tensor' };
+    return {
+      tensor,
+      sha256: sha256(tensorBytes(tensor)),
+      width: tensor.width,
+      height: tensor.height,
+      path: null,
+      bytes: null,
+      kind: 'tensor',
+    };
   }
   const image = await imageFromBytes(input, 'the image buffer', prep);
   return { ...image, path: null, bytes: input, kind: 'image' };

@@ -32,26 +32,34 @@ export {
 export { EXTRACT_FILES, type ExtractFile, RUN_FILES, type RunFile, runFile } from './files.js';
 export { type ImageInput, type LoadedInput, loadInput } from './image-source.js';
 export { type HeatMaps, type SelectedNeuron, selectedNeurons } from './maps.js';
-export { type ModelContext, prepareModel, resolveTarget } from './model.js';
+export {
+  classOf,
+  inputDims,
+  listLayers,
+  type ModelContext,
+  prepareModel,
+  readLabels,
+  resolveTarget,
+} from './model.js';
 export { gatherVisual, peakUnits, type ReportOptions, writeReport } from './report.js';
 export { runId, TABLES_FORMAT } from './run-config.js';
 export {
+  type RunFolder,
   readExtracted,
   readNeurons,
   readRun,
   readRunConfig,
   readRunTable,
   readSummary,
-  type RunFolder,
   writeRun,
 } from './run-folder.js';
 export {
   ablateStage,
   type ExplainFolderOptions,
   type ExplainFolderResult,
+  type ExtractStageOptions,
   explainToFolder,
   extractStage,
-  type ExtractStageOptions,
   type Log,
   mapsStage,
   perturbStage,
@@ -59,4 +67,4 @@ export {
   silentLog,
   statsStage,
 } from './stages.js';
-export { type Stats, runStats, STATS_METADATA_KEY, TOOL } from './summary.js';
+export { runStats, STATS_METADATA_KEY, type Stats, TOOL } from './summary.js';

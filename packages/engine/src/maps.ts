@@ -14,8 +14,8 @@ import {
   mapsTable,
   parquetToTable,
   RUN_METADATA_KEY,
-  readMapsTable,
   type RunConfig,
+  readMapsTable,
   type Summary,
   sha256,
   type Table,
@@ -92,8 +92,17 @@ function mapsMeta(config: RunConfig, summary: Summary, opts: ResolvedMapsOptions
 }
 
 /** The map rows from the accumulated masked copies: one per neuron, then the output's Pearson map and RISE. */
-function mapRows(neurons: readonly SelectedNeuron[], target: number, acc: Awaited<ReturnType<Explainer['pool']['heatMaps']>>): MapRow[] {
-  const rows: MapRow[] = neurons.map((n, i) => ({ ...n, statistic: 'pearson', ...acc.valueStats(i), map: acc.pearson(i) }));
+function mapRows(
+  neurons: readonly SelectedNeuron[],
+  target: number,
+  acc: Awaited<ReturnType<Explainer['pool']['heatMaps']>>,
+): MapRow[] {
+  const rows: MapRow[] = neurons.map((n, i) => ({
+    ...n,
+    statistic: 'pearson',
+    ...acc.valueStats(i),
+    map: acc.pearson(i),
+  }));
   const out = neurons.length;
   const output = { layer: '', layerIndex: -1, channel: target, set: 'output' as const };
   const stats = acc.valueStats(out);
@@ -114,7 +123,9 @@ export async function computeHeatMaps(
   const [height, width] = config.preprocessing.size;
   const grid = mapGrid(height, width, opts.mapSize);
   const meta = mapsMeta(config, summary, opts, grid);
-  const key = sha256(canonicalJson({ format: MAPS_FORMAT, run: run.id, neurons: neurons.map((n) => [n.layer, n.channel, n.set]), meta }));
+  const key = sha256(
+    canonicalJson({ format: MAPS_FORMAT, run: run.id, neurons: neurons.map((n) => [n.layer, n.channel, n.set]), meta }),
+  );
   const encode = (rows: readonly MapRow[]) => tableToParquet(mapsTable(rows, meta, { [RUN_METADATA_KEY]: run.id }));
   const cached = await explainer.cache?.get('maps', key, ['maps.parquet']);
   if (cached) {
@@ -125,7 +136,9 @@ export async function computeHeatMaps(
   }
   const started = performance.now();
   const params = { grid: opts.grid, keepProb: opts.keepProb, baseline: opts.baseline, includeClean: false };
-  const copies = readPerturbationTable(perturbationTable({ family: 'mask', samples: opts.masks, seed: meta.seed, params }, input));
+  const copies = readPerturbationTable(
+    perturbationTable({ family: 'mask', samples: opts.masks, seed: meta.seed, params }, input),
+  );
   const position = new Map(config.layers.map((l, k) => [l.layer, k]));
   const acc = await explainer.pool.heatMaps({
     input,

@@ -41,7 +41,10 @@ export function peakUnits(metrics: ChannelMetrics): Map<string, { unit: number; 
   const peaks = new Map<string, { unit: number; activation: number }>();
   for (const l of metrics.layers) {
     for (let c = 0; c < l.channels; c++) {
-      peaks.set(`${l.layerIndex}:${c}`, { unit: metrics.peakUnit[l.row + c]!, activation: metrics.peakValue[l.row + c]! });
+      peaks.set(`${l.layerIndex}:${c}`, {
+        unit: metrics.peakUnit[l.row + c]!,
+        activation: metrics.peakValue[l.row + c]!,
+      });
     }
   }
   return peaks;
@@ -77,7 +80,11 @@ async function neuronBoxes(summary: Summary, metrics: ChannelMetrics): Promise<{
       set: n.set,
       unit: { y, x },
       activation: peak.activation,
-      field: { size: [field.rows.size, field.cols.size], jump: [field.rows.jump, field.cols.jump], global: field.global },
+      field: {
+        size: [field.rows.size, field.cols.size],
+        jump: [field.rows.jump, field.cols.jump],
+        global: field.global,
+      },
       inputBox,
       imageRect: inputToImage(inputBox, run.preprocessing, run.image.width, run.image.height),
     });
@@ -104,12 +111,17 @@ function outputsByCopy(table: Table): { y: Float64Array; top1: Int32Array } {
 }
 
 /** The heat maps of the run folder, or a note saying why there are none. */
-async function heatMaps(dir: string, id: string, summary: Summary): Promise<{ maps?: VisualInput['maps']; note?: string }> {
+async function heatMaps(
+  dir: string,
+  id: string,
+  summary: Summary,
+): Promise<{ maps?: VisualInput['maps']; note?: string }> {
   if (!(await exists(runFile(dir, 'maps')))) {
     return { note: "No heat maps: run 'neuronscope maps --out <run directory>', then 'neuronscope report'." };
   }
   const maps = readMapsTable(await readRunTable(dir, 'maps', id, 'maps'), runFile(dir, 'maps'));
-  if (maps.meta.target !== summary.target.index) return { note: 'The heat maps are from another target class: run neuronscope maps again.' };
+  if (maps.meta.target !== summary.target.index)
+    return { note: 'The heat maps are from another target class: run neuronscope maps again.' };
   const mapped = new Set(maps.rows.map((r) => `${r.layerIndex}:${r.channel}`));
   const missing = selectedNeurons(summary).filter((n) => !mapped.has(`${n.layerIndex}:${n.channel}`)).length;
   const note =
@@ -120,7 +132,13 @@ async function heatMaps(dir: string, id: string, summary: Summary): Promise<{ ma
 }
 
 /** What the visual report needs from the run folder and the model; see the module comment. */
-export async function gatherVisual(dir: string, id: string, summary: Summary, metrics: ChannelMetrics, outputs: Table): Promise<VisualInput> {
+export async function gatherVisual(
+  dir: string,
+  id: string,
+  summary: Summary,
+  metrics: ChannelMetrics,
+  outputs: Table,
+): Promise<VisualInput> {
   const notes: Record<string, string> = {};
   const { boxes, note } = await neuronBoxes(summary, metrics);
   if (note) notes.boxes = note;

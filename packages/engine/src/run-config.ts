@@ -26,6 +26,8 @@ export function runId(config: RunConfig): string {
       layers: config.layers.map((l) => l.layer),
       target: config.target,
       output: config.output,
+      outputKind: config.model.outputKind ?? 'logits',
+      logits: config.model.output,
       batchSize: config.batchSize,
     }),
   );
@@ -65,13 +67,19 @@ export function runConfigFor(
   const { model, labels } = context;
   return RunConfigSchema.parse({
     version: 1,
-    model: { path: model.path, sha256: model.sha256, input: model.inputName, output: model.outputName },
+    model: {
+      path: model.path,
+      sha256: model.sha256,
+      input: model.inputName,
+      output: model.logitsName,
+      outputKind: model.outputKind,
+    },
     image: { path: input.path, sha256: input.sha256, width: input.width, height: input.height, kind: input.kind },
-    labels: labels ? { path: labels.path, sha256: labels.sha256 } : null,
+    labels: labels ? { path: labels.path, sha256: labels.sha256, background: labels.background } : null,
     preprocessing: context.preprocessing,
     perturbation: auto ? { ...perturbation, auto: stopping } : perturbation,
     layers: [...context.layers],
-    target: resolveTarget(analysis.target, labels?.values ?? null),
+    target: resolveTarget(analysis.target, context),
     output: run.output,
     batchSize: run.batchSize,
   } satisfies RunConfig);

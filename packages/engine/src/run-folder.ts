@@ -26,7 +26,7 @@ import { perturbationTable } from '@neuronscope/perturb';
 import sharp from 'sharp';
 import type { Explanation } from './explainer.js';
 import { type ExtractedRun, parseExtracted } from './extraction.js';
-import { EXTRACT_FILES, type ExtractFile, RUN_FILES, runFile } from './files.js';
+import { EXTRACT_FILES, type ExtractFile, type RUN_FILES, runFile } from './files.js';
 import type { LoadedInput } from './image-source.js';
 import { runId } from './run-config.js';
 import { STATS_METADATA_KEY } from './summary.js';
@@ -55,13 +55,21 @@ function parseJson(text: string, path: string): unknown {
 /** Reads and validates `run.json`; returns it with its id. */
 export async function readRunConfig(dir: string): Promise<{ config: RunConfig; id: string }> {
   const path = runFile(dir, 'run');
-  const parsed = RunConfigSchema.safeParse(parseJson((await readRunFile(dir, 'run', 'perturb')).toString('utf8'), path));
-  if (!parsed.success) throw new UserError(`${path} is not a valid run configuration: ${parsed.error.issues[0]?.message}`);
+  const parsed = RunConfigSchema.safeParse(
+    parseJson((await readRunFile(dir, 'run', 'perturb')).toString('utf8'), path),
+  );
+  if (!parsed.success)
+    throw new UserError(`${path} is not a valid run configuration: ${parsed.error.issues[0]?.message}`);
   return { config: parsed.data, id: runId(parsed.data) };
 }
 
 /** A table of the run folder, checked to carry `id`. */
-export async function readRunTable(dir: string, name: keyof typeof RUN_FILES, id: string, stage: string): Promise<Table> {
+export async function readRunTable(
+  dir: string,
+  name: keyof typeof RUN_FILES,
+  id: string,
+  stage: string,
+): Promise<Table> {
   const table = parquetToTable(await readRunFile(dir, name, stage));
   const found = table.schema.metadata.get(RUN_METADATA_KEY);
   if (found !== id) {
@@ -76,7 +84,9 @@ export async function readRunTable(dir: string, name: keyof typeof RUN_FILES, id
 /** Reads and validates `summary.json`, checking that it describes the run of `run.json` (by id). */
 export async function readSummary(dir: string, id?: string): Promise<Summary> {
   const path = runFile(dir, 'summary');
-  const parsed = SummarySchema.safeParse(parseJson((await readRunFile(dir, 'summary', 'stats')).toString('utf8'), path));
+  const parsed = SummarySchema.safeParse(
+    parseJson((await readRunFile(dir, 'summary', 'stats')).toString('utf8'), path),
+  );
   if (!parsed.success) throw new UserError(`${path} is not a valid summary: ${parsed.error.issues[0]?.message}`);
   if (id !== undefined && runId(parsed.data.run) !== id) {
     throw new UserError(`${path} describes another run than run.json: run 'neuronscope stats --out ${dir}' again`);
@@ -88,13 +98,19 @@ export async function readSummary(dir: string, id?: string): Promise<Summary> {
 export async function readNeurons(dir: string, id: string, summary: Summary): Promise<Table> {
   const neurons = await readRunTable(dir, 'neurons', id, 'stats');
   if (neurons.schema.metadata.get(STATS_METADATA_KEY) !== JSON.stringify(summary.stats)) {
-    throw new UserError(`${runFile(dir, 'neurons')} was selected with other stats settings than summary.json: run stats again`);
+    throw new UserError(
+      `${runFile(dir, 'neurons')} was selected with other stats settings than summary.json: run stats again`,
+    );
   }
   return neurons;
 }
 
 /** The extract stage's tables of a run folder, parsed and checked (`activations` and `unitStats` when present). */
-export async function readExtracted(dir: string, config: RunConfig, id: string): Promise<{
+export async function readExtracted(
+  dir: string,
+  config: RunConfig,
+  id: string,
+): Promise<{
   metrics: ChannelMetrics;
   outputs: Table;
   clean: CleanOutputs;
@@ -110,7 +126,10 @@ export async function readExtracted(dir: string, config: RunConfig, id: string):
 async function saveInput(input: LoadedInput, dir: string): Promise<string> {
   if (input.kind === 'tensor') {
     const { tensor } = input;
-    const dims = tensor.layout === 'NCHW' ? [1, tensor.channels, tensor.height, tensor.width] : [1, tensor.height, tensor.width, tensor.channels];
+    const dims =
+      tensor.layout === 'NCHW'
+        ? [1, tensor.channels, tensor.height, tensor.width]
+        : [1, tensor.height, tensor.width, tensor.channels];
     const path = join(dir, 'image.npy');
     await writeFileAtomic(path, encodeNpy(tensor.data, dims));
     return path;
@@ -131,14 +150,18 @@ export async function writeRun(explanation: Explanation, dir: string): Promise<S
   const { input } = explanation;
   let config = explanation.config;
   if (config.image.path === null) {
-    if (input.path === null && input.bytes === null && input.kind !== 'tensor') throw new Error('writeRun: no image source');
+    if (input.path === null && input.bytes === null && input.kind !== 'tensor')
+      throw new Error('writeRun: no image source');
     config = { ...config, image: { ...config.image, path: input.path ?? (await saveInput(input, dir)) } };
   }
   if (runId(config) !== explanation.id) throw new Error('writeRun: the run configuration does not match its id');
   for (const name of ['maps', 'ablation', 'report', ...EXTRACT_FILES] as const) {
     if (!explanation.files.has(name as ExtractFile)) await rm(runFile(dir, name), { force: true });
   }
-  await writeFileAtomic(runFile(dir, 'perturbations'), tableToParquet(perturbationTable(config.perturbation, input.tensor)));
+  await writeFileAtomic(
+    runFile(dir, 'perturbations'),
+    tableToParquet(perturbationTable(config.perturbation, input.tensor)),
+  );
   for (const [name, bytes] of explanation.files) await writeFileAtomic(runFile(dir, name), bytes);
   const summary = SummarySchema.parse({ ...explanation.summary, run: config });
   await writeFileAtomic(runFile(dir, 'neurons'), tableToParquet(explanation.neurons));

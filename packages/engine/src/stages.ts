@@ -5,15 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { RunConfig, StatsConfig, Summary } from '@neuronscope/core';
-import {
-  SummarySchema,
-  sha256,
-  tableToParquet,
-  UserError,
-  writeFileAtomic,
-  writeJsonAtomic,
-} from '@neuronscope/core';
-import { loadLabels, loadModel } from '@neuronscope/model';
+import { SummarySchema, sha256, tableToParquet, UserError, writeFileAtomic, writeJsonAtomic } from '@neuronscope/core';
+import { describeOutputKind, loadModel, modelClassCount } from '@neuronscope/model';
 import { perturbationTable } from '@neuronscope/perturb';
 import {
   type AblateOptions,
@@ -27,13 +20,12 @@ import {
   parseOptions,
 } from './defaults.js';
 import { createExplainer, Explainer } from './explainer.js';
-import { type LoadedInput, loadInput } from './image-source.js';
-import type { ModelContext } from './model.js';
-import { prepareModel } from './model.js';
-import { readExtracted, readNeurons, readRunConfig, readSummary, writeRun } from './run-folder.js';
 import { runFile } from './files.js';
+import { type LoadedInput, loadInput } from './image-source.js';
+import { inputDims, type ModelContext, prepareModel, readLabels } from './model.js';
 import { writeReport } from './report.js';
 import { runId } from './run-config.js';
+import { readExtracted, readNeurons, readRunConfig, readSummary, writeRun } from './run-folder.js';
 import { runStats } from './summary.js';
 
 /** Where the stages say what they are doing: lines, and progress of the long ones. */
@@ -43,10 +35,17 @@ export interface Log {
 }
 
 /** A log that says nothing. */
-export const silentLog: Log = { info: () => undefined, progress: () => ({ update: () => undefined, stop: () => undefined }) };
+export const silentLog: Log = {
+  info: () => undefined,
+  progress: () => ({ update: () => undefined, stop: () => undefined }),
+};
 
 /** Runs `work` with a progress bar of `label` that is stopped whatever happens. */
-async function withProgress<T>(log: Log, label: string, work: (update: (done: number, total: number) => void) => Promise<T>): Promise<T> {
+async function withProgress<T>(
+  log: Log,
+  label: string,
+  work: (update: (done: number, total: number) => void) => Promise<T>,
+): Promise<T> {
   let bar: ReturnType<Log['progress']> | null = null;
   try {
     return await work((done, total) => {
@@ -67,15 +66,28 @@ async function contextOf(config: RunConfig): Promise<ModelContext> {
   if (model.sha256 !== config.model.sha256) {
     throw new UserError(`${config.model.path} changed since run.json was written; run perturb (or explain) again`);
   }
+  const classCount = await modelClassCount(model, inputDims(config.preprocessing));
   let labels: ModelContext['labels'] = null;
   if (config.labels) {
-    const bytes = await readFile(config.labels.path).catch(() => {
-      throw new UserError(`labels file ${config.labels!.path} is gone`);
+    const { path } = config.labels;
+    const bytes = await readFile(path).catch(() => {
+      throw new UserError(`labels file ${path} is gone`);
     });
-    if (sha256(bytes) !== config.labels.sha256) throw new UserError(`${config.labels.path} changed since run.json was written`);
-    labels = { ...config.labels, values: await loadLabels(config.labels.path) };
+    if (sha256(bytes) !== config.labels.sha256) throw new UserError(`${path} changed since run.json was written`);
+    const background = config.labels.background ?? false;
+    const values = await readLabels(path, model, classCount, background);
+    labels = { path, sha256: config.labels.sha256, background, values };
   }
-  return { model, labels, preprocessing: config.preprocessing, allLayers: config.layers, layers: config.layers, defaultImage: null };
+  return {
+    model,
+    classCount,
+    labels,
+    preprocessing: config.preprocessing,
+    allLayers: config.layers,
+    layers: config.layers,
+    defaultImage: null,
+    outputNote: describeOutputKind(model.outputKind, model.logitsName),
+  };
 }
 
 /** The image `run.json` names, preprocessed, checked to be unchanged. */
@@ -90,7 +102,11 @@ async function inputOf(config: RunConfig): Promise<LoadedInput> {
 
 /** An explainer for the run of `run.json` (its model, output and batch size), with the given runtime settings. */
 async function explainerOf(config: RunConfig, runtime: RuntimeOptions, log: Log): Promise<Explainer> {
-  const options = parseOptions(ExplainerOptionsSchema, { ...runtime, output: config.output, batchSize: config.batchSize }, 'options');
+  const options = parseOptions(
+    ExplainerOptionsSchema,
+    { ...runtime, output: config.output, batchSize: config.batchSize },
+    'options',
+  );
   return new Explainer(await contextOf(config), options, (m) => log.info(m));
 }
 
@@ -99,13 +115,22 @@ function analysisOf(config: RunConfig, rest: AnalysisOptions = {}) {
   const p = config.perturbation;
   return parseOptions(
     AnalysisOptionsSchema,
-    { ...rest, perturb: p.family, samples: p.auto ? 'auto' : p.samples, maxSamples: p.samples, seed: p.seed, params: p.params },
+    {
+      ...rest,
+      perturb: p.family,
+      samples: p.auto ? 'auto' : p.samples,
+      maxSamples: p.samples,
+      seed: p.seed,
+      params: p.params,
+    },
     'options',
   );
 }
 
 /** The `perturb` stage: resolves and checks everything, then writes `run.json` and `perturbations.parquet`. */
-export async function perturbStage(opts: ExplainerOptions & AnalysisOptions & { image?: string; out: string }): Promise<RunConfig> {
+export async function perturbStage(
+  opts: ExplainerOptions & AnalysisOptions & { image?: string; out: string },
+): Promise<RunConfig> {
   const explainerOptions = parseOptions(ExplainerOptionsSchema, opts, 'options');
   const analysis = parseOptions(AnalysisOptionsSchema, opts, 'options');
   const context = await prepareModel(explainerOptions);
@@ -114,19 +139,27 @@ export async function perturbStage(opts: ExplainerOptions & AnalysisOptions & { 
   if (!image) throw new UserError('--image is required with --model');
   const input = await explainer.load(image);
   const config = explainer.configFor(input, analysis);
-  await writeFileAtomic(runFile(opts.out, 'perturbations'), tableToParquet(perturbationTable(config.perturbation, input.tensor)));
+  await writeFileAtomic(
+    runFile(opts.out, 'perturbations'),
+    tableToParquet(perturbationTable(config.perturbation, input.tensor)),
+  );
   await writeJsonAtomic(runFile(opts.out, 'run'), config);
   return config;
 }
 
 /** Settings of the `extract` stage beyond the runtime: what to keep. */
-export type ExtractStageOptions = RuntimeOptions & Pick<AnalysisOptions, 'keepActivations' | 'keepUnitStats' | 'dumpInputs'>;
+export type ExtractStageOptions = RuntimeOptions &
+  Pick<AnalysisOptions, 'keepActivations' | 'keepUnitStats' | 'dumpInputs'>;
 
 /**
  * The `extract` stage: runs the copies of `run.json` (or finds them in the cache) and writes the outputs, channel
  * statistics and what is kept. Checks that `perturbations.parquet` is the one `run.json` gives.
  */
-export async function extractStage(dir: string, opts: ExtractStageOptions, log: Log): Promise<{ fromCache: boolean; samplesUsed: number }> {
+export async function extractStage(
+  dir: string,
+  opts: ExtractStageOptions,
+  log: Log,
+): Promise<{ fromCache: boolean; samplesUsed: number }> {
   const { config, id } = await readRunConfig(dir);
   const input = await inputOf(config);
   const expected = tableToParquet(perturbationTable(config.perturbation, input.tensor));
@@ -136,8 +169,14 @@ export async function extractStage(dir: string, opts: ExtractStageOptions, log: 
   }
   const explainer = await explainerOf(config, opts, log);
   try {
-    const analysis = analysisOf(config, { keepActivations: opts.keepActivations, keepUnitStats: opts.keepUnitStats, dumpInputs: opts.dumpInputs });
-    const explanation = await withProgress(log, 'extract', (update) => explainer.explainConfig(config, input, analysis, { onProgress: (_s, d, t) => update(d, t) }));
+    const analysis = analysisOf(config, {
+      keepActivations: opts.keepActivations,
+      keepUnitStats: opts.keepUnitStats,
+      dumpInputs: opts.dumpInputs,
+    });
+    const explanation = await withProgress(log, 'extract', (update) =>
+      explainer.explainConfig(config, input, analysis, { onProgress: (_s, d, t) => update(d, t) }),
+    );
     if (explanation.id !== id) throw new Error('extract: the run id changed');
     for (const [name, bytes] of explanation.files) await writeFileAtomic(runFile(dir, name), bytes);
     return { fromCache: explanation.fromCache, samplesUsed: explanation.summary.samplesUsed ?? 0 };
@@ -150,7 +189,7 @@ export async function extractStage(dir: string, opts: ExtractStageOptions, log: 
 export async function statsStage(dir: string, stats: StatsConfig): Promise<Summary> {
   const { config, id } = await readRunConfig(dir);
   const { metrics, outputs, clean } = await readExtracted(dir, config, id);
-  const labels = config.labels ? (await contextOf(config)).labels?.values ?? null : null;
+  const labels = config.labels ? ((await contextOf(config)).labels?.values ?? null) : null;
   const { summary, neurons } = runStats(id, config, metrics, outputs, clean, stats, labels);
   await writeFileAtomic(runFile(dir, 'neurons'), tableToParquet(neurons));
   await writeJsonAtomic(runFile(dir, 'summary'), summary);
@@ -158,7 +197,11 @@ export async function statsStage(dir: string, stats: StatsConfig): Promise<Summa
 }
 
 /** The `maps` stage: heat maps of the selected neurons from masked copies; writes `maps.parquet`. */
-export async function mapsStage(dir: string, opts: MapsOptions & RuntimeOptions, log: Log): Promise<{ maps: number; fromCache: boolean; seconds: number }> {
+export async function mapsStage(
+  dir: string,
+  opts: MapsOptions & RuntimeOptions,
+  log: Log,
+): Promise<{ maps: number; fromCache: boolean; seconds: number }> {
   const maps = parseOptions(MapsOptionsSchema, opts, 'maps options');
   if (maps.masks === 0) throw new UserError('--masks must be at least 16');
   const { config, id } = await readRunConfig(dir);
@@ -166,7 +209,9 @@ export async function mapsStage(dir: string, opts: MapsOptions & RuntimeOptions,
   const input = await inputOf(config);
   const explainer = await explainerOf(config, opts, log);
   try {
-    const result = await withProgress(log, 'maps', (update) => explainer.heatMaps({ id, config, summary, input }, maps, { onProgress: update }));
+    const result = await withProgress(log, 'maps', (update) =>
+      explainer.heatMaps({ id, config, summary, input }, maps, { onProgress: update }),
+    );
     await writeFileAtomic(runFile(dir, 'maps'), result.bytes);
     return { maps: result.rows.length, fromCache: result.fromCache, seconds: result.seconds };
   } finally {
@@ -175,15 +220,29 @@ export async function mapsStage(dir: string, opts: MapsOptions & RuntimeOptions,
 }
 
 /** The `ablate` stage: the ablation test; writes `ablation.parquet` and the summary's `ablation` section. */
-export async function ablateStage(dir: string, opts: AblateOptions & Pick<RuntimeOptions, 'threads'>, log: Log): Promise<Summary> {
+export async function ablateStage(
+  dir: string,
+  opts: AblateOptions & Pick<RuntimeOptions, 'threads'>,
+  log: Log,
+): Promise<Summary> {
   const ablate = parseOptions(AblateOptionsSchema, opts, 'ablate options');
   const { config, id } = await readRunConfig(dir);
   const summary = await readSummary(dir, id);
   const neurons = await readNeurons(dir, id, summary);
   const { clean } = await readExtracted(dir, config, id);
   const input = await inputOf(config);
-  const explainer = new Explainer(await contextOf(config), parseOptions(ExplainerOptionsSchema, { threads: opts.threads, output: config.output, batchSize: config.batchSize }, 'options'), (m) => log.info(m));
-  const result = await withProgress(log, 'ablate', (update) => explainer.ablate({ config, summary, neurons, clean, input }, ablate, { onProgress: update }));
+  const explainer = new Explainer(
+    await contextOf(config),
+    parseOptions(
+      ExplainerOptionsSchema,
+      { threads: opts.threads, output: config.output, batchSize: config.batchSize },
+      'options',
+    ),
+    (m) => log.info(m),
+  );
+  const result = await withProgress(log, 'ablate', (update) =>
+    explainer.ablate({ config, summary, neurons, clean, input }, ablate, { onProgress: update }),
+  );
   const updated = SummarySchema.parse({ ...summary, ablation: result.summary });
   await writeFileAtomic(runFile(dir, 'ablation'), tableToParquet(result.table));
   await writeJsonAtomic(runFile(dir, 'summary'), updated);
@@ -228,18 +287,24 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
       explainer.explain(source, { ...analysis, onProgress: (_s, d, t) => update(d, t) }),
     );
     if (explanation.timings) {
-      log.info(`extract: ${explanation.summary.samplesUsed} copies through the model in ${(explanation.timings.total / 1000).toFixed(1)} s${autoNote(explanation.stopping)}`);
+      log.info(
+        `extract: ${explanation.summary.samplesUsed} copies through the model in ${(explanation.timings.total / 1000).toFixed(1)} s${autoNote(explanation.stopping)}`,
+      );
     }
     let summary = await writeRun(explanation, out);
     const run = { ...explanation, summary, config: summary.run };
     if (ablateOptions) {
-      const result = await withProgress(log, 'ablate', (update) => explainer.ablate(run, ablateOptions, { onProgress: update }));
+      const result = await withProgress(log, 'ablate', (update) =>
+        explainer.ablate(run, ablateOptions, { onProgress: update }),
+      );
       summary = SummarySchema.parse({ ...summary, ablation: result.summary });
       await writeFileAtomic(runFile(out, 'ablation'), tableToParquet(result.table));
       await writeJsonAtomic(runFile(out, 'summary'), summary);
     }
     if (mapsOptions.masks > 0) {
-      const result = await withProgress(log, 'maps', (update) => explainer.heatMaps(run, mapsOptions, { onProgress: update }));
+      const result = await withProgress(log, 'maps', (update) =>
+        explainer.heatMaps(run, mapsOptions, { onProgress: update }),
+      );
       await writeFileAtomic(runFile(out, 'maps'), result.bytes);
     }
     const report = await writeReport(out, figures ? { figures } : {});

@@ -4,16 +4,18 @@
  */
 import type { CleanOutputs } from '@neuronscope/activations';
 import {
+  classProbabilities,
   columnValues,
+  type OutputKind,
   RUN_METADATA_KEY,
   type RunConfig,
   type StatsConfig,
   type Summary,
   SummarySchema,
-  softmax,
   type Table,
 } from '@neuronscope/core';
 import { type ChannelMetrics, METRIC_DEFINITIONS, selectNeurons } from '@neuronscope/metrics';
+import { describeOutputKind } from '@neuronscope/model';
 
 /** Tool name and version written into every summary. */
 export const TOOL = 'neuronscope 0.1.0';
@@ -27,9 +29,13 @@ export interface Stats {
   readonly neurons: Table;
 }
 
-/** Top-5 of the clean image's softmax, with label names. */
-function predictions(clean: CleanOutputs, labels: readonly string[] | null): Summary['predictions'] {
-  return Array.from(softmax(clean.logits), (probability, index) => ({ index, label: labels?.[index] ?? null, probability }))
+/** Top-5 of the clean image's class probabilities (softmax, or sigmoid per class), with label names. */
+function predictions(clean: CleanOutputs, kind: OutputKind, labels: readonly string[] | null): Summary['predictions'] {
+  return Array.from(classProbabilities(clean.logits, kind), (probability, index) => ({
+    index,
+    label: labels?.[index] ?? null,
+    probability,
+  }))
     .sort((a, b) => b.probability - a.probability || a.index - b.index)
     .slice(0, 5);
 }
@@ -69,7 +75,7 @@ export function runStats(
     run: config,
     stats,
     target: { index: target, label: labels?.[target] ?? null, source: config.target === null ? 'top1' : 'user' },
-    predictions: predictions(clean, labels),
+    predictions: predictions(clean, config.model.outputKind ?? 'logits', labels),
     outputOverCopies: outputOverCopies(y, metrics.output.yShift),
     samplesUsed: metrics.output.count,
     copiesKeepingTarget: Array.from(top1).filter((t) => t === target).length / top1.length,
@@ -77,6 +83,7 @@ export function runStats(
     total: selection.total,
     global: selection.global,
     definitions: METRIC_DEFINITIONS,
+    outputNote: describeOutputKind(config.model.outputKind ?? 'logits', config.model.output),
   } satisfies Summary);
   return { summary, neurons: selection.neurons };
 }

@@ -61,7 +61,6 @@ export type { AttributeValue, GraphNode, GraphView, ValueInfo } from './onnx-gra
 export { describeOutputKind, detectOutputKind, type ModelOutputKind } from './output-kind.js';
 export {
   type ChannelOrder,
-  type ModelOptions,
   PREPROCESSING_PRESETS,
   type PreprocessingOptions,
   type PreprocessingPreset,

@@ -38,30 +38,6 @@ export const PREPROCESSING_PRESETS: Readonly<Record<PresetName, PreprocessingPre
   none: { resizeAndCrop: false, scale: 255, mean: [0], std: [1], channelOrder: 'RGB' },
 };
 
-/**
- * Which model, and how images become its input, as the user gives them (`explain`'s and `sweep`'s model flags).
- */
-export interface ModelOptions {
-  /** ONNX file; the embedded default model when absent. */
-  model?: string;
-  labels?: string;
-  preprocess?: PresetName;
-  size?: [number, number];
-  mean?: number[];
-  std?: number[];
-  layout?: Layout;
-  grayscale?: boolean;
-  /** Colour channel order of the tensor; the preset's when absent. */
-  channelOrder?: ChannelOrder;
-  /**
-   * Output 0 is a background class that the labels file does not list: the file's line i names output i + 1
-   * (`--background`; see `alignLabels`).
-   */
-  background?: boolean;
-  /** Layer selection: names, globs, module paths, indices or ranges, comma-separated; all when absent. */
-  layers?: string;
-}
-
 /** User choices for {@link resolvePreprocessing}; every field is optional. */
 export interface PreprocessingOptions {
   /** Default 'imagenet'. */

@@ -17,7 +17,7 @@ export const squeezenetPath = `${sharedDir}models/squeezenet1_1.onnx`;
 export const mobilenetPath = `${sharedDir}models/mobilenetv2_1.0_224.onnx`;
 export const imagesDir = `${sharedDir}images/`;
 /** The embedded default model (Fashion-MNIST VGG, 28x28 grayscale) and its images, in the cli package. */
-export const defaultModelDir = fileURLToPath(new URL('../../cli/default-model/', import.meta.url));
+export const defaultModelDir = fileURLToPath(new URL('../../engine/default-model/', import.meta.url));
 
 const FLOAT = 1;
 

@@ -4,6 +4,7 @@
  */
 import {
   canonicalJson,
+  classProbabilities,
   type LayerInfo,
   type OutputMode,
   type PerturbationSpec,
@@ -11,11 +12,17 @@ import {
   type RunConfig,
   type StatsConfig,
   sha256,
-  softmax,
   type Table,
   UserError,
 } from '@neuronscope/core';
-import { createExplainer, type Explainer, type ModelOptions, resolveTarget } from '@neuronscope/engine';
+import {
+  classOf,
+  createExplainer,
+  type Explainer,
+  type ModelContext,
+  type ModelOptions,
+  resolveTarget,
+} from '@neuronscope/engine';
 import { resolvePerturbation } from '@neuronscope/perturb';
 
 /** The model side of an analysis, as `neuronscope explain` takes it (absolute paths). */
@@ -81,23 +88,11 @@ export interface Analyser {
 /** Bump when the meaning of parts changes: every image is then analysed again. */
 export const SWEEP_FORMAT = 2;
 
-/** A class index or label resolved against the labels, or null when it names no class. */
-function lookupClass(value: string, labels: readonly string[] | null): number | null {
-  try {
-    return resolveTarget(value, labels);
-  } catch (err) {
-    if (err instanceof UserError) return null;
-    throw err;
-  }
-}
-
-/** The target setting of a sweep: the prediction, each image's label, or one class. */
-function targetSetting(target: string, labels: readonly string[] | null): AnalysisSettings['target'] {
+/** The target setting of a sweep: the prediction, each image's label, or one class (with "did you mean"). */
+function targetSetting(target: string, context: ModelContext): AnalysisSettings['target'] {
   if (target === 'prediction') return { mode: 'prediction', class: null };
   if (target === 'label') return { mode: 'label', class: null };
-  const index = lookupClass(target, labels);
-  if (index === null) throw new UserError(`unknown target class '${target}'`);
-  return { mode: 'class', class: index };
+  return { mode: 'class', class: resolveTarget(target, context) };
 }
 
 /** The settings of the analysis as the explainer resolved them. */
@@ -110,11 +105,11 @@ function settingsOf(explainer: Explainer, opts: AnalysisOptions): AnalysisSettin
   }
   return {
     model: { path: model.path, sha256: model.sha256, input: model.inputName, output: model.outputName },
-    labels: labels ? { path: labels.path, sha256: labels.sha256 } : null,
+    labels: labels ? { path: labels.path, sha256: labels.sha256, background: labels.background } : null,
     preprocessing,
     perturbation: resolvePerturbation(opts.perturbation),
     layers: [...layers],
-    target: targetSetting(opts.target, labels?.values ?? null),
+    target: targetSetting(opts.target, explainer.context),
     output: opts.output,
     batchSize: explainer.batchSize,
     stats: opts.stats,
@@ -123,7 +118,7 @@ function settingsOf(explainer: Explainer, opts: AnalysisOptions): AnalysisSettin
 
 /** What a sweep keeps of one explanation. */
 function imageAnalysis(e: Awaited<ReturnType<Explainer['explain']>>): ImageAnalysis {
-  const probabilities = softmax(e.clean.logits);
+  const probabilities = classProbabilities(e.clean.logits, e.config.model.outputKind ?? 'logits');
   const t = e.summary.target.index;
   return {
     prediction: e.clean.top1,
@@ -184,7 +179,8 @@ export async function createAnalyser(
       if (hooks.delay) await new Promise((r) => setTimeout(r, hooks.delay));
       if (hooks.fail?.test(imagePath)) throw new Error(`injected failure (NEURONSCOPE_SWEEP_FAIL) on ${imagePath}`);
       const { target } = settings;
-      if (target.mode === 'label' && label === null) throw new UserError('the target is the label, and this image has none');
+      if (target.mode === 'label' && label === null)
+        throw new UserError('the target is the label, and this image has none');
       const explanation = await explainer.explain(imagePath, {
         ...settings.perturbation,
         perturb: settings.perturbation.family,
@@ -199,7 +195,7 @@ export async function createAnalyser(
       settings,
       settingsKey,
       labels,
-      classOf: (label) => (label === null ? null : lookupClass(label, labels)),
+      classOf: (label) => (label === null ? null : classOf(label, explainer.context)),
       analyse,
       close: () => explainer.close(),
     };

@@ -45,15 +45,18 @@ export const SweepConfigSchema = z
     labels: z.string().min(1).optional(),
     preprocess: z
       .object({
-        preset: z.enum(['imagenet', 'inception', 'none']).optional(),
+        preset: z.enum(['imagenet', 'inception', 'caffe', 'none']).optional(),
         size: size.optional(),
         mean: z.array(z.number()).min(1).optional(),
         std: z.array(z.number().positive()).min(1).optional(),
         layout: z.enum(['NCHW', 'NHWC']).optional(),
         grayscale: z.boolean().optional(),
+        channelOrder: z.enum(['RGB', 'BGR']).optional(),
       })
       .strict()
       .optional(),
+    /** Output 0 is a background class the labels file leaves out. */
+    background: z.boolean().optional(),
     /** Layers to record: names, globs, indices, ranges (as `--layers`); all when absent. */
     layers: z.union([z.string().min(1), z.array(z.union([z.string(), z.number().int().min(0)])).min(1)]).optional(),
     perturbation: z

@@ -74,7 +74,11 @@ export interface LocalSweepResult {
 export const IMAGES_IN_FLIGHT = 2;
 
 /** Runs `work` on every item, at most `limit` at a time; results in any order. Stops at the first failure. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   let failed = false;
   const lane = async () => {

@@ -43,6 +43,8 @@ export async function resolveSweep(config: SweepConfig, base = process.cwd()): P
       std: p.std,
       layout: p.layout,
       grayscale: p.grayscale,
+      channelOrder: p.channelOrder,
+      background: config.background,
       layers: Array.isArray(config.layers) ? config.layers.join(',') : config.layers,
     }).filter(([, v]) => v !== undefined),
   ) as AnalysisOptions['model'];

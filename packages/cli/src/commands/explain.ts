@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
 import { explainToFolder } from '@neuronscope/engine';
+import type { Command } from 'commander';
 import { createLog } from '../log.js';
 import {
   ablateOf,
@@ -23,7 +23,9 @@ import { summaryText } from '../print.js';
 export function register(program: Command): void {
   addCacheOptions(
     addMapsOptions(
-      statsOptions(addRunOptions(program.command('explain').description('run perturb, extract, stats, maps and report'))),
+      statsOptions(
+        addRunOptions(program.command('explain').description('run perturb, extract, stats, maps and report')),
+      ),
     ),
   )
     .addOption(outOption())

@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
 import { extractStage } from '@neuronscope/engine';
+import type { Command } from 'commander';
 import { createLog } from '../log.js';
 import { absolute, addCacheOptions, guarded, outOption, runtimeOf, threadsOption, workersOption } from '../options.js';
 
@@ -25,7 +25,9 @@ export function register(program: Command): void {
           { ...runtimeOf(o), dumpInputs: Boolean(o.dumpInputs), keepUnitStats: Boolean(o.keepUnitStats) },
           log,
         );
-        log.info(`extract: ${result.samplesUsed} copies${result.fromCache ? ' (from the cache)' : ''}; tables in ${dir}`);
+        log.info(
+          `extract: ${result.samplesUsed} copies${result.fromCache ? ' (from the cache)' : ''}; tables in ${dir}`,
+        );
       }),
     );
 }

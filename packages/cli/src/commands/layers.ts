@@ -1,6 +1,5 @@
-import { allTensorLayers, layerAliases, resolveLayers, selectLayers } from '@neuronscope/model';
+import { listLayers } from '@neuronscope/engine';
 import type { Command } from 'commander';
-import { prepareModel } from '@neuronscope/engine';
 import { addModelOptions, guarded, modelOptionsOf } from '../options.js';
 import { layersText } from '../print.js';
 
@@ -14,18 +13,7 @@ export function register(program: Command): void {
     .option('--json', 'print the layers as JSON')
     .action(
       guarded(async (o) => {
-        const opts = modelOptionsOf(o);
-        // --layers is matched here, with module paths; names outside the recordable layers select among every tensor.
-        const { model, preprocessing } = await prepareModel({ ...opts, layers: undefined });
-        const [height, width] = preprocessing.size;
-        const channels = preprocessing.grayscale ? 1 : 3;
-        const dims = preprocessing.layout === 'NCHW' ? [1, channels, height, width] : [1, height, width, channels];
-        const layers = o.all
-          ? selectLayers(await allTensorLayers(model, dims, preprocessing.layout), opts.layers, {
-              modelPath: model.path,
-              aliases: layerAliases(model),
-            })
-          : (await resolveLayers(model, opts.layers, dims, preprocessing.layout)).layers;
+        const { model, layers } = await listLayers(modelOptionsOf(o), Boolean(o.all));
         if (o.json) process.stdout.write(`${JSON.stringify(layers, null, 2)}\n`);
         else process.stdout.write(`${model.path}\n${layersText(layers)}\n`);
       }),

@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
 import { mapsStage } from '@neuronscope/engine';
+import type { Command } from 'commander';
 import { createLog } from '../log.js';
 import {
   absolute,

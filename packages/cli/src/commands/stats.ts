@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
 import { statsStage } from '@neuronscope/engine';
+import type { Command } from 'commander';
 import { absolute, guarded, outOption, statsConfigOf, statsOptions } from '../options.js';
 import { summaryText } from '../print.js';
 

@@ -28,7 +28,10 @@ export function addSweepOptions(cmd: Command): Command {
     .option('-s, --source <source>', 'images: a folder, a glob, a .csv/.jsonl manifest or an IDX file (.gz)')
     .option('--offset <n>', 'skip the first n images of the (sorted) source', integer(0))
     .option('--limit <n>', 'take at most n images', integer(1))
-    .option('--perturb <family>', `perturbation family: paper, gaussian, multiplicative, mask (default ${DEFAULTS.perturb})`)
+    .option(
+      '--perturb <family>',
+      `perturbation family: paper, gaussian, multiplicative, mask (default ${DEFAULTS.perturb})`,
+    )
     .option(
       '-n, --samples <N>',
       `number of copies N per image, the clean copy included (default ${DEFAULTS.samples})`,
@@ -39,7 +42,11 @@ export function addSweepOptions(cmd: Command): Command {
     .option('--param <key=value>', 'family parameter, repeatable', paramOption)
     .option('--target <target>', "'prediction' (default), 'label', or a class index or label")
     .addOption(
-      new Option('--output <kind>', `network output y (default ${DEFAULTS.output})`).choices(['prob', 'logit', 'logprob']),
+      new Option('--output <kind>', `network output y (default ${DEFAULTS.output})`).choices([
+        'prob',
+        'logit',
+        'logprob',
+      ]),
     )
     .option('--batch-size <n>', 'copies per inference call', integer(1))
     .option('-k, --top-k <k>', `neurons selected per layer by each metric (default ${DEFAULTS.topK})`, integer(1))
@@ -73,6 +80,7 @@ export async function sweepConfigOf(configPath: string | undefined, o: Opts, cmd
       out: abs(o.out),
       model: abs(o.model),
       labels: abs(o.labels),
+      background: o.background as boolean | undefined,
       layers: o.layers as string | undefined,
       target: o.target as string | undefined,
       output: o.output as SweepConfig['output'],
@@ -85,12 +93,13 @@ export async function sweepConfigOf(configPath: string | undefined, o: Opts, cmd
     preprocess: defined({
       ...(file.preprocess ?? {}),
       ...defined({
-        preset: o.preprocess as 'imagenet' | 'inception' | 'none' | undefined,
+        preset: o.preprocess as NonNullable<SweepConfig['preprocess']>['preset'],
         size: o.size as [number, number] | undefined,
         mean: o.mean as number[] | undefined,
         std: o.std as number[] | undefined,
         layout: o.layout as 'NCHW' | 'NHWC' | undefined,
         grayscale: o.grayscale as boolean | undefined,
+        channelOrder: o.channelOrder as 'RGB' | 'BGR' | undefined,
       }),
     }),
     perturbation: {
