@@ -128,10 +128,22 @@ export class Explainer {
    * precision, the top-k selections per layer and their comparison, in memory. Options default as {@link DEFAULTS}.
    */
   async explain(image: ImageInput, call: ExplainCall = {}): Promise<Explanation> {
-    const { signal, onProgress, onCheck, ...rest } = call;
-    const analysis = parseOptions(AnalysisOptionsSchema, rest, 'explain options');
+    const { input, config, analysis } = await this.prepare(image, call);
+    const { signal, onProgress, onCheck } = call;
+    return this.explainConfig(config, input, analysis, { signal, onProgress, onCheck });
+  }
+
+  /**
+   * Checks a call before anything runs: loads the image and resolves the options and the run configuration (target,
+   * perturbation, top-k against every layer). Throws the one-line `UserError` of the first problem.
+   */
+  async prepare(
+    image: ImageInput,
+    call: AnalysisOptions = {},
+  ): Promise<{ input: LoadedInput; config: RunConfig; analysis: ResolvedAnalysisOptions }> {
+    const analysis = parseOptions(AnalysisOptionsSchema, call, 'explain options');
     const input = await this.load(image);
-    return this.explainConfig(this.configFor(input, analysis), input, analysis, { signal, onProgress, onCheck });
+    return { input, config: this.configFor(input, analysis), analysis };
   }
 
   /** {@link explain} of a run configuration made earlier (the `extract` stage of a run folder). */
@@ -213,9 +225,7 @@ export async function createExplainer(
   log: ExplainerLog = () => undefined,
 ): Promise<Explainer> {
   const resolved = parseOptions(ExplainerOptionsSchema, options, 'explainer options');
-  const context = await prepareModel(resolved);
-  log(`model: ${context.outputNote}`);
-  return new Explainer(context, resolved, log);
+  return new Explainer(await prepareModel(resolved), resolved, log);
 }
 
 export { runId };

@@ -283,8 +283,10 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
   try {
     const source = image ?? explainer.context.defaultImage;
     if (!source) throw new UserError('--image is required with --model');
+    const { input, config } = await explainer.prepare(source, analysis);
+    log.info(`model: ${explainer.context.outputNote}`);
     const explanation = await withProgress(log, 'extract', (update) =>
-      explainer.explain(source, { ...analysis, onProgress: (_s, d, t) => update(d, t) }),
+      explainer.explainConfig(config, input, analysis, { onProgress: (_s, d, t) => update(d, t) }),
     );
     if (explanation.timings) {
       log.info(
