@@ -108,12 +108,30 @@ export class Aggregator {
   }
 
   result(): AggregateResult {
+    const ctx = this.context();
+    const frequency = selectionFrequency(ctx);
+    const selectivity = classSelectivity(ctx);
+    const rows = [
+      ...ctx.layout.map((l) => comparisonRow(ctx, selectivity, l.layer, l.layerIndex, [l], this.resamples)),
+      comparisonRow(ctx, selectivity, '(all)', -1, ctx.layout, this.resamples),
+    ];
+    return {
+      selection: frequency.table,
+      selectivity: selectivity.table,
+      comparison: comparisonTable(rows),
+      rows,
+      counts: { ...this.counts },
+      classes: frequency.classes,
+      topSelective: selectivity.top,
+    };
+  }
+
+  /** What every part of the result reads: the layout, the images, the classes and each row's layer and channel. */
+  private context(): AggregationContext {
     const layout = this.layout ?? [];
     const R = this.rows;
-    const images = this.images;
-    const name = (c: number) => this.labels?.[c] ?? null;
     let numClasses = this.labels?.length ?? 0;
-    for (const i of images) numClasses = Math.max(numClasses, i.target + 1, i.kind + 1);
+    for (const i of this.images) numClasses = Math.max(numClasses, i.target + 1, i.kind + 1);
     const layerOfRow = new Int32Array(R);
     const channelOfRow = new Int32Array(R);
     layout.forEach((l, k) => {
@@ -122,191 +140,242 @@ export class Aggregator {
         channelOfRow[l.start + c] = c;
       }
     });
-    const dictionary = layout.map((l) => l.layer);
-
-    // How often each metric selects each neuron, per target class.
-    const targets = [...new Set(images.map((i) => i.target))].sort((a, b) => a - b);
-    const selRows = targets.length * R;
-    const sel = {
-      class: new Int32Array(selRows),
-      layer: new Int32Array(selRows),
-      layerIndex: new Int32Array(selRows),
-      channel: new Int32Array(selRows),
-      images: new Int32Array(selRows),
-      corr: new Int32Array(selRows),
-      prec: new Int32Array(selRows),
-      rateCorr: new Float64Array(selRows),
-      ratePrec: new Float64Array(selRows),
+    return {
+      layout,
+      rows: R,
+      images: this.images,
+      numClasses,
+      layerOfRow,
+      channelOfRow,
+      dictionary: layout.map((l) => l.layer),
+      name: (c: number) => this.labels?.[c] ?? null,
     };
-    const classes: AggregateResult['classes'] = [];
-    targets.forEach((t, k) => {
-      const base = k * R;
-      const of = images.filter((i) => i.target === t);
-      for (const i of of) {
-        for (const r of i.correlation) sel.corr[base + r]!++;
-        for (const r of i.precision) sel.prec[base + r]!++;
-      }
-      for (let r = 0; r < R; r++) {
-        sel.class[base + r] = t;
-        sel.layer[base + r] = layerOfRow[r]!;
-        sel.layerIndex[base + r] = layout[layerOfRow[r]!]!.layerIndex;
-        sel.channel[base + r] = channelOfRow[r]!;
-        sel.images[base + r] = of.length;
-        sel.rateCorr[base + r] = sel.corr[base + r]! / of.length;
-        sel.ratePrec[base + r] = sel.prec[base + r]! / of.length;
-      }
-      const top = (counts: Int32Array) =>
-        Array.from({ length: R }, (_, r) => r)
-          .filter((r) => counts[base + r]! > 0)
-          .sort((a, b) => counts[base + b]! - counts[base + a]! || a - b)
-          .slice(0, 5)
-          .map((r) => ({
-            layer: layout[layerOfRow[r]!]!.layer,
-            channel: channelOfRow[r]!,
-            rate: counts[base + r]! / of.length,
-          }));
-      classes.push({
-        class: t,
-        name: name(t),
-        images: of.length,
-        topCorrelation: top(sel.corr),
-        topPrecision: top(sel.prec),
-      });
-    });
-    const selection = makeTable(
-      sweepSelectionSchema,
-      {
-        class: sel.class,
-        class_name: Array.from(sel.class, name),
-        layer: { indices: sel.layer, dictionary },
-        layer_index: sel.layerIndex,
-        channel: sel.channel,
-        images: sel.images,
-        selected_correlation: sel.corr,
-        selected_precision: sel.prec,
-        rate_correlation: sel.rateCorr,
-        rate_precision: sel.ratePrec,
-      },
-      selRows,
-    );
+  }
+}
 
-    // Class selectivity: AUROC of each neuron's clean activation, images of a class against the rest.
-    const kinds = Int32Array.from(images, (i) => i.kind);
-    const positives = new Int32Array(numClasses);
-    for (const k of kinds) positives[k]!++;
-    const presentClasses = Array.from({ length: numClasses }, (_, c) => c).filter(
-      (c) => positives[c]! > 0 && positives[c]! < images.length,
-    );
-    const auroc = new Float64Array(R * numClasses).fill(Number.NaN);
-    const column = new Float32Array(images.length);
-    for (let r = 0; r < R; r++) {
-      for (let i = 0; i < images.length; i++) column[i] = images[i]!.clean[r]!;
-      auroc.set(aurocByGroup(column, kinds, numClasses), r * numClasses);
+/** See {@link Aggregator.context}. */
+interface AggregationContext {
+  readonly layout: readonly LayerRange[];
+  /** Neuron rows per image. */
+  readonly rows: number;
+  readonly images: readonly ImageData[];
+  readonly numClasses: number;
+  readonly layerOfRow: Int32Array;
+  readonly channelOfRow: Int32Array;
+  readonly dictionary: readonly string[];
+  readonly name: (c: number) => string | null;
+}
+
+/** How often each metric selects each neuron, per target class: `selection.parquet` and the per-class top lists. */
+function selectionFrequency(ctx: AggregationContext): { table: Table; classes: AggregateResult['classes'] } {
+  const { layout, rows: R, images, layerOfRow, channelOfRow, name } = ctx;
+  const targets = [...new Set(images.map((i) => i.target))].sort((a, b) => a - b);
+  const selRows = targets.length * R;
+  const sel = {
+    class: new Int32Array(selRows),
+    layer: new Int32Array(selRows),
+    layerIndex: new Int32Array(selRows),
+    channel: new Int32Array(selRows),
+    images: new Int32Array(selRows),
+    corr: new Int32Array(selRows),
+    prec: new Int32Array(selRows),
+    rateCorr: new Float64Array(selRows),
+    ratePrec: new Float64Array(selRows),
+  };
+  const classes: AggregateResult['classes'] = [];
+  targets.forEach((t, k) => {
+    const base = k * R;
+    const of = images.filter((i) => i.target === t);
+    for (const i of of) {
+      for (const r of i.correlation) sel.corr[base + r]!++;
+      for (const r of i.precision) sel.prec[base + r]!++;
     }
-    const selectivityRows = R * presentClasses.length;
-    const s = {
-      layer: new Int32Array(selectivityRows),
-      layerIndex: new Int32Array(selectivityRows),
-      channel: new Int32Array(selectivityRows),
-      class: new Int32Array(selectivityRows),
-      positives: new Int32Array(selectivityRows),
-      negatives: new Int32Array(selectivityRows),
-      auroc: new Float64Array(selectivityRows),
-    };
-    let row = 0;
-    const best: AggregateResult['topSelective'] = [];
     for (let r = 0; r < R; r++) {
-      for (const c of presentClasses) {
-        s.layer[row] = layerOfRow[r]!;
-        s.layerIndex[row] = layout[layerOfRow[r]!]!.layerIndex;
-        s.channel[row] = channelOfRow[r]!;
-        s.class[row] = c;
-        s.positives[row] = positives[c]!;
-        s.negatives[row] = images.length - positives[c]!;
-        s.auroc[row] = auroc[r * numClasses + c]!;
-        best.push({
+      sel.class[base + r] = t;
+      sel.layer[base + r] = layerOfRow[r]!;
+      sel.layerIndex[base + r] = layout[layerOfRow[r]!]!.layerIndex;
+      sel.channel[base + r] = channelOfRow[r]!;
+      sel.images[base + r] = of.length;
+      sel.rateCorr[base + r] = sel.corr[base + r]! / of.length;
+      sel.ratePrec[base + r] = sel.prec[base + r]! / of.length;
+    }
+    const top = (counts: Int32Array) =>
+      Array.from({ length: R }, (_, r) => r)
+        .filter((r) => counts[base + r]! > 0)
+        .sort((a, b) => counts[base + b]! - counts[base + a]! || a - b)
+        .slice(0, 5)
+        .map((r) => ({
           layer: layout[layerOfRow[r]!]!.layer,
           channel: channelOfRow[r]!,
-          class: c,
-          name: name(c),
-          auroc: s.auroc[row]!,
-        });
-        row++;
-      }
-    }
-    const topSelective = best.sort((a, b) => b.auroc - a.auroc).slice(0, 20);
-    const selectivity = makeTable(
-      sweepSelectivitySchema,
-      {
-        layer: { indices: s.layer, dictionary },
-        layer_index: s.layerIndex,
-        channel: s.channel,
-        class: s.class,
-        class_name: Array.from(s.class, name),
-        positives: s.positives,
-        negatives: s.negatives,
-        auroc: s.auroc,
-      },
-      selectivityRows,
-    );
+          rate: counts[base + r]! / of.length,
+        }));
+    classes.push({
+      class: t,
+      name: name(t),
+      images: of.length,
+      topCorrelation: top(sel.corr),
+      topPrecision: top(sel.prec),
+    });
+  });
+  const table = makeTable(
+    sweepSelectionSchema,
+    {
+      class: sel.class,
+      class_name: Array.from(sel.class, name),
+      layer: { indices: sel.layer, dictionary: ctx.dictionary },
+      layer_index: sel.layerIndex,
+      channel: sel.channel,
+      images: sel.images,
+      selected_correlation: sel.corr,
+      selected_precision: sel.prec,
+      rate_correlation: sel.rateCorr,
+      rate_precision: sel.ratePrec,
+    },
+    selRows,
+  );
+  return { table, classes };
+}
 
-    // The paper's question: are precision-selected neurons more class-selective than correlation-selected ones?
-    // Per image, the mean AUROC (for the image's target class) of the neurons each metric selected; then the mean
-    // over images with a 95% bootstrap interval, and the paired difference.
-    const compare = (label: string, layerIndex: number, ranges: LayerRange[]): ComparisonRow => {
-      const corr: number[] = [];
-      const prec: number[] = [];
-      const base: number[] = [];
-      const diff: number[] = [];
-      let higher = 0;
-      const inRanges = (r: number) => ranges.some((l) => r >= l.start && r < l.start + l.channels);
-      for (const i of images) {
-        const at = (r: number) => auroc[r * numClasses + i.target]!;
-        if (i.target >= numClasses || !presentClasses.includes(i.target)) continue;
-        const a = Array.from(i.correlation).filter(inRanges).map(at);
-        const b = Array.from(i.precision).filter(inRanges).map(at);
-        const all: number[] = [];
-        for (const l of ranges) for (let r = l.start; r < l.start + l.channels; r++) all.push(at(r));
-        base.push(mean(all));
-        if (a.length) corr.push(mean(a));
-        if (b.length) prec.push(mean(b));
-        if (a.length && b.length) {
-          diff.push(mean(b) - mean(a));
-          if (mean(b) > mean(a)) higher++;
-        }
-      }
-      return {
-        layer: label,
-        layerIndex,
-        images: diff.length,
-        correlation: bootstrapMean(corr, this.resamples, 1),
-        precision: bootstrapMean(prec, this.resamples, 2),
-        baseline: mean(base),
-        difference: bootstrapMean(diff, this.resamples, 3),
-        precisionHigher: diff.length ? higher / diff.length : Number.NaN,
-      };
-    };
-    const rows = [...layout.map((l) => compare(l.layer, l.layerIndex, [l])), compare('(all)', -1, layout)];
-    const comparison = makeTable(
-      sweepComparisonSchema,
-      {
-        layer: rows.map((r) => r.layer),
-        layer_index: Int32Array.from(rows, (r) => r.layerIndex),
-        images: Int32Array.from(rows, (r) => r.images),
-        correlation_mean: rows.map((r) => nan(r.correlation.mean)),
-        correlation_low: rows.map((r) => nan(r.correlation.low)),
-        correlation_high: rows.map((r) => nan(r.correlation.high)),
-        precision_mean: rows.map((r) => nan(r.precision.mean)),
-        precision_low: rows.map((r) => nan(r.precision.low)),
-        precision_high: rows.map((r) => nan(r.precision.high)),
-        baseline_mean: rows.map((r) => nan(r.baseline)),
-        difference_mean: rows.map((r) => nan(r.difference.mean)),
-        difference_low: rows.map((r) => nan(r.difference.low)),
-        difference_high: rows.map((r) => nan(r.difference.high)),
-        precision_higher: rows.map((r) => nan(r.precisionHigher)),
-      },
-      rows.length,
-    );
-    return { selection, selectivity, comparison, rows, counts: { ...this.counts }, classes, topSelective };
+/** Per neuron and class: the AUROC of its clean activation, images of the class against the rest. */
+interface Selectivity {
+  /** [row * numClasses + class], NaN for classes without positives or negatives. */
+  readonly auroc: Float64Array;
+  /** Classes with both positive and negative images. */
+  readonly present: readonly number[];
+  readonly table: Table;
+  readonly top: AggregateResult['topSelective'];
+}
+
+/** Class selectivity of every neuron: `selectivity.parquet` and the most selective neurons. */
+function classSelectivity(ctx: AggregationContext): Selectivity {
+  const { images, numClasses, rows: R, layout, layerOfRow, channelOfRow, name } = ctx;
+  const kinds = Int32Array.from(images, (i) => i.kind);
+  const positives = new Int32Array(numClasses);
+  for (const k of kinds) positives[k]!++;
+  const present = Array.from({ length: numClasses }, (_, c) => c).filter(
+    (c) => positives[c]! > 0 && positives[c]! < images.length,
+  );
+  const auroc = new Float64Array(R * numClasses).fill(Number.NaN);
+  const column = new Float32Array(images.length);
+  for (let r = 0; r < R; r++) {
+    for (let i = 0; i < images.length; i++) column[i] = images[i]!.clean[r]!;
+    auroc.set(aurocByGroup(column, kinds, numClasses), r * numClasses);
   }
+  const n = R * present.length;
+  const s = {
+    layer: new Int32Array(n),
+    layerIndex: new Int32Array(n),
+    channel: new Int32Array(n),
+    class: new Int32Array(n),
+    positives: new Int32Array(n),
+    negatives: new Int32Array(n),
+    auroc: new Float64Array(n),
+  };
+  let row = 0;
+  const best: AggregateResult['topSelective'] = [];
+  for (let r = 0; r < R; r++) {
+    for (const c of present) {
+      s.layer[row] = layerOfRow[r]!;
+      s.layerIndex[row] = layout[layerOfRow[r]!]!.layerIndex;
+      s.channel[row] = channelOfRow[r]!;
+      s.class[row] = c;
+      s.positives[row] = positives[c]!;
+      s.negatives[row] = images.length - positives[c]!;
+      s.auroc[row] = auroc[r * numClasses + c]!;
+      best.push({
+        layer: layout[layerOfRow[r]!]!.layer,
+        channel: channelOfRow[r]!,
+        class: c,
+        name: name(c),
+        auroc: s.auroc[row]!,
+      });
+      row++;
+    }
+  }
+  const table = makeTable(
+    sweepSelectivitySchema,
+    {
+      layer: { indices: s.layer, dictionary: ctx.dictionary },
+      layer_index: s.layerIndex,
+      channel: s.channel,
+      class: s.class,
+      class_name: Array.from(s.class, name),
+      positives: s.positives,
+      negatives: s.negatives,
+      auroc: s.auroc,
+    },
+    n,
+  );
+  return { auroc, present, table, top: best.sort((a, b) => b.auroc - a.auroc).slice(0, 20) };
+}
+
+/**
+ * The paper's question for some layers: are precision-selected neurons more class-selective than correlation-
+ * selected ones? Per image, the mean AUROC (for the image's target class) of the neurons each metric selected; then
+ * the mean over images with a 95% bootstrap interval, and the paired difference.
+ */
+function comparisonRow(
+  ctx: AggregationContext,
+  selectivity: Selectivity,
+  label: string,
+  layerIndex: number,
+  ranges: readonly LayerRange[],
+  resamples: number,
+): ComparisonRow {
+  const { numClasses } = ctx;
+  const corr: number[] = [];
+  const prec: number[] = [];
+  const base: number[] = [];
+  const diff: number[] = [];
+  let higher = 0;
+  const inRanges = (r: number) => ranges.some((l) => r >= l.start && r < l.start + l.channels);
+  for (const i of ctx.images) {
+    const at = (r: number) => selectivity.auroc[r * numClasses + i.target]!;
+    if (i.target >= numClasses || !selectivity.present.includes(i.target)) continue;
+    const a = Array.from(i.correlation).filter(inRanges).map(at);
+    const b = Array.from(i.precision).filter(inRanges).map(at);
+    const all: number[] = [];
+    for (const l of ranges) for (let r = l.start; r < l.start + l.channels; r++) all.push(at(r));
+    base.push(mean(all));
+    if (a.length) corr.push(mean(a));
+    if (b.length) prec.push(mean(b));
+    if (a.length && b.length) {
+      diff.push(mean(b) - mean(a));
+      if (mean(b) > mean(a)) higher++;
+    }
+  }
+  return {
+    layer: label,
+    layerIndex,
+    images: diff.length,
+    correlation: bootstrapMean(corr, resamples, 1),
+    precision: bootstrapMean(prec, resamples, 2),
+    baseline: mean(base),
+    difference: bootstrapMean(diff, resamples, 3),
+    precisionHigher: diff.length ? higher / diff.length : Number.NaN,
+  };
+}
+
+/** `aggregate.parquet` from the comparison rows. */
+function comparisonTable(rows: readonly ComparisonRow[]): Table {
+  return makeTable(
+    sweepComparisonSchema,
+    {
+      layer: rows.map((r) => r.layer),
+      layer_index: Int32Array.from(rows, (r) => r.layerIndex),
+      images: Int32Array.from(rows, (r) => r.images),
+      correlation_mean: rows.map((r) => nan(r.correlation.mean)),
+      correlation_low: rows.map((r) => nan(r.correlation.low)),
+      correlation_high: rows.map((r) => nan(r.correlation.high)),
+      precision_mean: rows.map((r) => nan(r.precision.mean)),
+      precision_low: rows.map((r) => nan(r.precision.low)),
+      precision_high: rows.map((r) => nan(r.precision.high)),
+      baseline_mean: rows.map((r) => nan(r.baseline)),
+      difference_mean: rows.map((r) => nan(r.difference.mean)),
+      difference_low: rows.map((r) => nan(r.difference.low)),
+      difference_high: rows.map((r) => nan(r.difference.high)),
+      precision_higher: rows.map((r) => nan(r.precisionHigher)),
+    },
+    rows.length,
+  );
 }

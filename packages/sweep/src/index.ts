@@ -46,10 +46,9 @@ export {
   queueStatus,
   redisConnection,
   removeSchedule,
-  startWorker,
   sweepProgress,
-  type WorkerOptions,
   waitForJob,
 } from './queue.js';
 export { globToRegExp, listItems, type ResolvedSource, resolveSource, type SweepItem } from './source.js';
 export { planSweep, type ResolvedSweep, resolveSweep, SWEEP_DEFAULTS } from './sweep.js';
+export { startWorker, type WorkerOptions } from './worker.js';

@@ -1,14 +1,10 @@
 import { stat } from 'node:fs/promises';
-import { canonicalJson, UserError } from '@neuronscope/core';
-import { FlowProducer, Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { UserError } from '@neuronscope/core';
+import { FlowProducer, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { type Analyser, type AnalysisOptions, createAnalyser } from './analyse.js';
-import { loadSweepConfig } from './config.js';
-import { finalizeSweep } from './finalize.js';
-import { errorMessage, forEachLimited, IMAGES_IN_FLIGHT, isDone, processItem, type SweepLog } from './local.js';
-import { imageRow, readPart, writePart } from './parts.js';
-import { type Plan, type PlanItem, planHash, readManifest, readPlan, type SweepPaths, sweepPaths } from './plan.js';
-import { planSweep, resolveSweep } from './sweep.js';
+import { isDone } from './local.js';
+import { readPart } from './parts.js';
+import { type Plan, type PlanItem, planHash, readPlan, type SweepPaths, sweepPaths } from './plan.js';
 
 /** Default BullMQ queue name of neuronscope's jobs. */
 export const DEFAULT_QUEUE_NAME = 'neuronscope';
@@ -39,7 +35,7 @@ export function redisConnection(url: string): Redis {
 }
 
 /** Fails fast with one line when Redis does not answer. */
-async function ping(connection: Redis, url: string): Promise<void> {
+export async function ping(connection: Redis, url: string): Promise<void> {
   const timeout = new Promise<never>((_, reject) =>
     setTimeout(() => reject(new UserError(`cannot reach Redis at ${url}`)), 5000).unref(),
   );
@@ -130,151 +126,6 @@ export async function waitForJob(url: string, queueName: string, id: string, pol
     await queue.close();
     conn.disconnect();
   }
-}
-
-/** Options of {@link startWorker}. */
-export interface WorkerOptions {
-  url: string;
-  queueName?: string;
-  /** Jobs processed at once by this process (default 1: one image at a time uses every core already). */
-  concurrency?: number;
-  /** How long a job's lock lives without renewal; a killed worker's job is taken back after it (default 30 s). */
-  lockDuration?: number;
-  /** How often stalled jobs are looked for (default 30 s). */
-  stalledInterval?: number;
-  /** How often a job may stall before it fails (default 1). */
-  maxStalledCount?: number;
-  /** Pool workers of the explainer (one per process, kept for its lifetime) and their threads. */
-  workers?: number;
-  threads?: number;
-  log: SweepLog;
-}
-
-/**
- * Starts a BullMQ worker that processes `images` jobs (the same per-image code path as a local sweep), `aggregate`
- * jobs (compaction and dataset-level tables) and the repeatable `sweep` jobs of schedules. Resolves once connected.
- */
-export async function startWorker(opts: WorkerOptions): Promise<{ worker: Worker; close(): Promise<void> }> {
-  const queueName = opts.queueName ?? DEFAULT_QUEUE_NAME;
-  const connection = redisConnection(opts.url);
-  await ping(connection, opts.url);
-  const analysers = new Map<string, Promise<Analyser>>();
-  const analyserFor = async (options: AnalysisOptions) => {
-    const id = canonicalJson(options);
-    let a = analysers.get(id);
-    if (!a) {
-      // One model in memory at a time: close the others.
-      for (const [other, p] of analysers) {
-        analysers.delete(other);
-        await (await p.catch(() => null))?.close();
-      }
-      a = createAnalyser(options, { workers: opts.workers, threads: opts.threads });
-      a.catch(() => analysers.delete(id));
-      analysers.set(id, a);
-    }
-    return a;
-  };
-
-  const images = async (job: Job<ImagesJobData>) => {
-    const paths = sweepPaths(job.data.out);
-    const manifest = await readManifest(paths);
-    const analyser = await analyserFor(manifest.analysis);
-    if (analyser.settingsKey !== job.data.settingsKey) {
-      throw new UnrecoverableError(
-        `the sweep in ${job.data.out} changed since this job was queued (model, labels or settings differ)`,
-      );
-    }
-    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    let done = 0;
-    const todo: PlanItem[] = [];
-    for (const item of job.data.items) if (!(await isDone(paths, item))) todo.push(item);
-    await forEachLimited(todo, IMAGES_IN_FLIGHT, async (item) => {
-      opts.log.info(`worker: ${job.id}: ${item.image}`);
-      try {
-        const { row } = await processItem(paths, item, analyser, false);
-        if (row.status !== 'ok') opts.log.info(`worker: ${item.image}: ${row.error}`);
-      } catch (err) {
-        // The last attempt records the image as failed, so the aggregation has its reason.
-        if (last) {
-          const outcome = { status: 'failed' as const, error: errorMessage(err) };
-          await writePart(paths, imageRow(item, outcome, analyser.labels), outcome, analyser.settings);
-        }
-        throw err;
-      }
-      done++;
-      await job.updateProgress(done);
-    });
-    return { images: done };
-  };
-
-  const aggregate = async (job: Job<AggregateJobData>) => {
-    const paths = sweepPaths(job.data.out);
-    const plan = await readPlan(paths);
-    if (planHash(plan) !== job.data.planHash) return { skipped: 'a newer sweep replaced this plan' };
-    // Images of children that failed for good (after their attempts, or stalled too often) without writing a part.
-    const reasons = new Map<string, string>();
-    const failures = await job.getIgnoredChildrenFailures();
-    for (const [key, reason] of Object.entries(failures)) {
-      const child = await Job.fromId<ImagesJobData>(worker, key.split(':').pop()!);
-      for (const item of child?.data.items ?? []) reasons.set(item.image, `job failed: ${reason}`);
-    }
-    const result = await finalizeSweep(paths, {
-      missing: (image) => reasons.get(image) ?? (Object.keys(failures).length ? 'job failed' : undefined),
-    });
-    opts.log.info(`worker: aggregated ${result.rows.length} images into ${paths.dir}`);
-    return { images: result.rows.length, ok: result.aggregate.counts.ok };
-  };
-
-  const scheduled = async (job: Job<ScheduledSweepData>) => {
-    const config = await loadSweepConfig(job.data.config);
-    const sweep = await resolveSweep(config);
-    const analyser = await analyserFor(sweep.analysis);
-    const { paths, plan } = await planSweep(sweep, analyser);
-    const queued = await enqueueSweep(
-      paths,
-      plan,
-      { url: opts.url, queueName, shardSize: sweep.shardSize, attempts: sweep.attempts },
-      connection,
-    );
-    opts.log.info(`worker: scheduled sweep ${job.data.config}: ${queued.images} new or changed images queued`);
-    return queued;
-  };
-
-  const workerConnection = redisConnection(opts.url);
-  const worker = new Worker(
-    queueName,
-    async (job: Job) => {
-      try {
-        if (job.name === 'images') return await images(job as Job<ImagesJobData>);
-        if (job.name === 'aggregate') return await aggregate(job as Job<AggregateJobData>);
-        if (job.name === 'sweep') return await scheduled(job as Job<ScheduledSweepData>);
-        throw new UnrecoverableError(`unknown job ${job.name}`);
-      } catch (err) {
-        // A user error (a bad configuration, a missing model) will not go away on retry.
-        if (err instanceof UserError) throw new UnrecoverableError(err.message);
-        throw err;
-      }
-    },
-    {
-      connection: workerConnection,
-      concurrency: opts.concurrency ?? 1,
-      lockDuration: opts.lockDuration ?? 30_000,
-      stalledInterval: opts.stalledInterval ?? 30_000,
-      maxStalledCount: opts.maxStalledCount ?? 1,
-    },
-  );
-  worker.on('failed', (job, err) => opts.log.info(`worker: job ${job?.id} failed: ${err.message.split('\n')[0]}`));
-  worker.on('error', (err) => opts.log.info(`worker: ${err.message.split('\n')[0]}`));
-  await worker.waitUntilReady();
-  return {
-    worker,
-    async close() {
-      await worker.close();
-      for (const a of analysers.values()) await (await a.catch(() => null))?.close();
-      workerConnection.disconnect();
-      connection.disconnect();
-    },
-  };
 }
 
 /** Progress of a queue, and of a sweep directory when given. */
