@@ -1,8 +1,6 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type InputTensor, type LayerInfo, readParquetFile, tableMetadata, UserError } from '@neuronscope/core';
 import { computeMetrics } from '@neuronscope/metrics';
 import {
@@ -16,14 +14,13 @@ import {
 } from '@neuronscope/model';
 import { type CopyRecord, perturbationTable, readPerturbationTable, resolvePerturbation } from '@neuronscope/perturb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { requires, shared } from '../../../test/support/env.js';
 import { tinyConvModel } from '../../model/test/fixtures.js';
 import { extract } from './extract.js';
 import { extractParallel, parallelism, type StoppingSettings } from './parallel.js';
 import { checkSchedule, createFlatSums, stratifiedOrder, topKSets, topKSetsWithHalves } from './stopping.js';
 
-const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
-const SQUEEZENET = `${shared}models/squeezenet1_1.onnx`;
-const HAS_SHARED = existsSync(SQUEEZENET);
+const SQUEEZENET = shared.squeezenet;
 const TABLES = ['outputs.parquet', 'activations.parquet', 'unit_stats.parquet', 'channel_stats.parquet'];
 
 describe('stopping schedule and order', () => {
@@ -146,6 +143,24 @@ describe('pooled extraction on a tiny model', () => {
     );
   });
 
+  it('with auto, is not stable when the rule never holds: one check only, all the copies run', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ns-tiny-'));
+    // 13 copies, checks from 48 on: the only check is at the maximum, and a first check is never stable.
+    const auto = { topK: 1, eligibility: -1, minSamples: 48, agreement: 0 };
+    const result = await extractParallel({ ...job, outDir: dir, workers: 1, auto });
+    expect(result.checks.map((c) => [c.samples, c.stable])).toEqual([[13, false]]);
+    expect(result.stable).toBe(false);
+    expect(result.samplesUsed).toBe(13);
+  });
+
+  it('without auto, has no stable flag and runs every copy', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ns-tiny-'));
+    const result = await extractParallel({ ...job, outDir: dir, workers: 1 });
+    expect(result.stable).toBeNull();
+    expect(result.checks).toEqual([]);
+    expect(result.samplesUsed).toBe(13);
+  });
+
   it('with auto and inputs.npy, shortens the array to the copies that ran', async () => {
     const many = readPerturbationTable(
       perturbationTable(resolvePerturbation({ family: 'gaussian', samples: 40, seed: 3, params: {} }), input),
@@ -153,8 +168,11 @@ describe('pooled extraction on a tiny model', () => {
     const dir = await mkdtemp(join(tmpdir(), 'ns-tiny-'));
     const auto = { topK: 1, eligibility: -1, minSamples: 8, agreement: 0 };
     const result = await extractParallel({ ...job, copies: many, outDir: dir, workers: 1, dumpInputs: true, auto });
+    // Agreement 0: the second check (the first with a previous one) is stable, and extraction stops there.
+    const schedule = checkSchedule({ minSamples: 8, growth: 1.25 }, 4, 40);
+    expect(result.checks.map((c) => c.stable)).toEqual([false, true]);
     expect(result.stable).toBe(true);
-    expect(result.samplesUsed).toBeLessThan(40);
+    expect(result.samplesUsed).toBe(schedule[1]);
     const bytes = await readFile(join(dir, 'inputs.npy'));
     const header = bytes.subarray(10, 10 + bytes.readUInt16LE(8)).toString('latin1');
     expect(header).toContain(`'shape': (${result.samplesUsed}, 3, 8, 8)`);
@@ -162,7 +180,7 @@ describe('pooled extraction on a tiny model', () => {
   });
 });
 
-describe.skipIf(!HAS_SHARED)('pooled extraction on SqueezeNet 1.1', () => {
+describe('pooled extraction on SqueezeNet 1.1', requires('shared'), () => {
   let job: {
     model: Uint8Array;
     inputName: string;
@@ -183,7 +201,7 @@ describe.skipIf(!HAS_SHARED)('pooled extraction on SqueezeNet 1.1', () => {
   beforeAll(async () => {
     const model = await loadModel(SQUEEZENET);
     const all = await layerShapes(model, recordableLayers(model), [1, 3, 224, 224]);
-    const image = await loadImage(`${shared}images/cat.png`, resolvePreprocessing({ preset: 'imagenet' }, model));
+    const image = await loadImage(shared.image('cat.png'), resolvePreprocessing({ preset: 'imagenet' }, model));
     const spec = resolvePerturbation({ family: 'paper', samples: 20, seed: 1, params: {} });
     job = {
       model: model.bytes,
@@ -250,8 +268,13 @@ describe.skipIf(!HAS_SHARED)('pooled extraction on SqueezeNet 1.1', () => {
     const schedule = checkSchedule({ minSamples: 16, growth: 1.25 }, 8, 64);
     expect(schedule).toContain(result.samplesUsed);
     expect(result.checks.map((c) => c.samples)).toEqual(schedule.slice(0, result.checks.length));
-    if (result.stable) expect(result.checks.at(-1)!.stable).toBe(true);
-    else expect(result.samplesUsed).toBe(64);
+    // Stable exactly when the last check met the rule (both overlaps at least 0.5, not the first check); it stops
+    // at the first such check, else at the maximum.
+    const last = result.checks.at(-1)!;
+    const met = result.checks.length > 1 && last.settled >= 0.5 && last.agreement >= 0.5;
+    expect(result.stable).toBe(met);
+    expect(result.checks.slice(0, -1).every((c) => !c.stable)).toBe(true);
+    expect(result.samplesUsed).toBe(met ? last.samples : 64);
 
     const outputs = await readParquetFile(join(outDir, 'outputs.parquet'));
     expect(outputs.numRows).toBe(result.samplesUsed);

@@ -1,12 +1,11 @@
 import { UserError } from '@neuronscope/core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { requires } from '../../../test/support/env.js';
 import {
   buildModel,
   floatInitializer,
-  hasShared,
   mobilenetPath,
-  skipMessage,
   squeezenetPath,
   tinyConvModel,
   valueInfo,
@@ -218,7 +217,7 @@ describe('AblationRunner on a tiny model', () => {
   });
 });
 
-describe.skipIf(!hasShared)(`channel masks on the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('channel masks on the shared models', requires('shared'), () => {
   it('squeezenet: an ablated channel is zero in its consumers; all-ones leaves the logits unchanged to 1e-6', async () => {
     const model = await loadModel(squeezenetPath);
     const layers = await layerShapes(model, recordableLayers(model), [1, 3, 224, 224]);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
-import { hasShared, sharedDir, skipMessage } from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { sharedDir } from '../test/fixtures.js';
 import { loadLabels } from './labels.js';
 
 describe('loadLabels', () => {
@@ -22,7 +23,7 @@ describe('loadLabels', () => {
     await expect(missing).rejects.toThrow(/^labels file not found: \/nonexistent\/labels\.txt$/);
   });
 
-  it.skipIf(!hasShared)(`reads the shared ImageNet labels (${hasShared ? 'present' : skipMessage})`, async () => {
+  it('reads the shared ImageNet labels', requires('shared'), async () => {
     const labels = await loadLabels(`${sharedDir}models/imagenet_classes.txt`);
     expect(labels).toHaveLength(1000);
     expect(labels[0]).toMatch(/^tench/);

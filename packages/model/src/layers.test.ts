@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LayerInfo, UserError } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
-import { hasShared, mobilenetPath, skipMessage, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { mobilenetPath, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
 import { layerShapes, recordableLayers, selectLayers } from './layers.js';
 import { loadModel } from './load.js';
 import { type GraphNode, topologicalOrder } from './onnx-graph.js';
 
-describe.skipIf(!hasShared)(`recordable layers of the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('recordable layers of the shared models', requires('shared'), () => {
   it('squeezenet: 26 Conv layers, each recorded at its Relu, in depth order', async () => {
     const model = await loadModel(squeezenetPath);
     const layers = recordableLayers(model);

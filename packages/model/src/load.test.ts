@@ -3,12 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '@neuronscope/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { requires } from '../../../test/support/env.js';
 import {
   buildModel,
   floatInitializer,
-  hasShared,
   mobilenetPath,
-  skipMessage,
   squeezenetPath,
   tinyConvModel,
   valueInfo,
@@ -26,7 +25,7 @@ async function expectUserError(promise: Promise<unknown>, pattern: RegExp): Prom
   expect((err as Error).message).not.toContain('\n');
 }
 
-describe.skipIf(!hasShared)(`loadModel on the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('loadModel on the shared models', requires('shared'), () => {
   it('reads squeezenet: input, dynamic batch, NCHW 3x224x224', async () => {
     const m = await loadModel(squeezenetPath);
     expect(m.inputName).toBe('input');

@@ -1,7 +1,8 @@
 import { UserError } from '@neuronscope/core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { hasShared, skipMessage, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { squeezenetPath, tinyConvModel } from '../test/fixtures.js';
 import { decodeModel } from './ablation.js';
 import { loadModel } from './load.js';
 import { initializerValues, normalGenerator, randomizeTopConvs } from './randomize.js';
@@ -78,7 +79,7 @@ describe('randomizeTopConvs on a tiny model', () => {
   });
 });
 
-describe.skipIf(!hasShared)(`randomizeTopConvs on squeezenet (${hasShared ? 'present' : skipMessage})`, () => {
+describe('randomizeTopConvs on squeezenet', requires('shared'), () => {
   it('changes the weights and biases of the top 2 convs only, keeping their scale', async () => {
     const model = await loadModel(squeezenetPath);
     const result = randomizeTopConvs(model.bytes, { fromTop: 2, seed: 3 });

@@ -5,7 +5,8 @@ import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { hasShared, mobilenetPath, skipMessage, squeezenetPath } from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { mobilenetPath, squeezenetPath } from '../test/fixtures.js';
 import { withExtraOutputs } from './extra-outputs.js';
 import { loadImage } from './image.js';
 import { layerShapes, recordableLayers } from './layers.js';
@@ -281,7 +282,7 @@ function probes(H: number, W: number, step: number): [number, number][] {
   return list;
 }
 
-describe.skipIf(!hasShared)(`receptive fields of the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('receptive fields of the shared models', requires('shared'), () => {
   it('squeezenet: hand-computed values along the Fire modules', async () => {
     const { loadModel } = await import('./load.js');
     const m = await loadModel(squeezenetPath);

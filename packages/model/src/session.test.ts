@@ -1,7 +1,8 @@
 import { UserError } from '@neuronscope/core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { hasShared, mobilenetPath, skipMessage, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { mobilenetPath, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
 import { graphOutputNames, withExtraOutputs } from './extra-outputs.js';
 import { recordableLayers } from './layers.js';
 import { loadModel } from './load.js';
@@ -64,7 +65,7 @@ describe('createSession', () => {
   });
 });
 
-describe.skipIf(!hasShared)(`recorded outputs on the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('recorded outputs on the shared models', requires('shared'), () => {
   for (const [name, path] of [
     ['squeezenet', squeezenetPath],
     ['mobilenetv2', mobilenetPath],
