@@ -1,7 +1,7 @@
 /**
  * A vitest reporter that closes the run with what ran and what was skipped, and why:
  *
- *     skipped for want of shared (26 tests): /x/shared/models/squeezenet1_1.onnx not found (...)
+ *     skipped 26 tests (shared): /x/shared/models/squeezenet1_1.onnx not found (...)
  *     280 tests ran, 26 skipped (shared: 26)
  *
  * A test skipped through `requires()` (test/support/env.ts) carries its resource and reason in its task meta; any
@@ -61,7 +61,7 @@ export default class SkipReporter implements Reporter {
     const counts = tally(modules);
     const log = (line: string) => (this.vitest ? this.vitest.logger.log(line) : console.log(line));
     for (const [key, e] of counts.skipped) {
-      log(`skipped for want of ${key} (${e.count} test${e.count > 1 ? 's' : ''}): ${e.reason}`);
+      log(`skipped ${e.count} test${e.count > 1 ? 's' : ''} (${key}): ${e.reason}`);
     }
     if (REQUIRE_ALL && counts.skipped.size > 0) {
       log('NEURONSCOPE_REQUIRE_ALL=1: no test may skip; failing the run');
