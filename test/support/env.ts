@@ -126,18 +126,22 @@ export class MissingResourceError extends Error {
 }
 
 /**
+ * The test options for a missing resource (`null`: none is missing): none; else skip, with the resource and its
+ * reason in the task meta; or, when `requireAll`, throw {@link MissingResourceError}.
+ */
+export function optionsFor(lacking: { resource: Resource; reason: string } | null, requireAll: boolean): TestOptions {
+  if (lacking === null) return {};
+  const { resource, reason } = lacking;
+  if (requireAll) throw new MissingResourceError(`NEURONSCOPE_REQUIRE_ALL=1 but ${resource} is missing: ${reason}`);
+  return { skip: true, meta: { missing: resource, missingReason: reason } };
+}
+
+/**
  * Options for `describe` or `it` that need `resources`: none when all are here; else skip, with the first missing
  * resource and its reason in the task meta, or, under `NEURONSCOPE_REQUIRE_ALL=1`, throw {@link MissingResourceError}
  * so that the test file fails.
  */
 export function requires(...resources: Resource[]): TestOptions {
-  for (const resource of resources) {
-    const reason = missing(resource);
-    if (reason === null) continue;
-    if (REQUIRE_ALL) {
-      throw new MissingResourceError(`NEURONSCOPE_REQUIRE_ALL=1 but ${resource} is missing: ${reason}`);
-    }
-    return { skip: true, meta: { missing: resource, missingReason: reason } };
-  }
-  return {};
+  const resource = resources.find((r) => !has(r));
+  return optionsFor(resource ? { resource, reason: missing(resource)! } : null, REQUIRE_ALL);
 }

@@ -47,7 +47,7 @@ export function closingLine({ ran, skipped, unloaded }: ReturnType<typeof tally>
   const total = [...skipped.values()].reduce((s, e) => s + e.count, 0);
   const reasons = [...skipped].map(([key, e]) => `${key}: ${e.count}`).join(', ');
   const files = unloaded ? `; ${unloaded} test file${unloaded > 1 ? 's' : ''} failed to load` : '';
-  return `${ran} tests ran, ${total} skipped${total ? ` (${reasons})` : ''}${files}`;
+  return `${ran} test${ran === 1 ? '' : 's'} ran, ${total} skipped${total ? ` (${reasons})` : ''}${files}`;
 }
 
 export default class SkipReporter implements Reporter {
