@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { has, requires } from '../../../test/support/env.js';
-import { imagesDir, mobilenetPath, sharedDir, squeezenetPath } from '../test/fixtures.js';
+import { imagesDir, mobilenetPath, sharedDir, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
 import { loadImage } from './image.js';
 import { loadLabels } from './labels.js';
 import { loadModel } from './load.js';
@@ -129,22 +129,6 @@ describe('top-1 on the shared images', requires('shared'), () => {
     // Not symmetric by accident: the two buffers differ as flat arrays.
     expect(a.tensor.data).not.toEqual(b.tensor.data);
   });
-
-  it('rejects grayscale preprocessing for the 3-channel squeezenet', async () => {
-    const model = await loadModel(squeezenetPath);
-    expect(() => resolvePreprocessing({ grayscale: true }, model)).toThrow(UserError);
-    expect(() => resolvePreprocessing({ grayscale: true }, model)).toThrow(
-      /takes 3 input channels \(NCHW\) but grayscale preprocessing gives 1/,
-    );
-  });
-
-  it('rejects a truncated JPEG (first half of a real one)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ns-image-'));
-    const jpg = readFileSync(join(imagesDir, 'owl.jpg'));
-    const path = join(dir, 'half.jpg');
-    await writeFile(path, jpg.subarray(0, jpg.length >> 1));
-    await expectUserError(loadImage(path, prep()), /half\.jpg is a truncated or corrupt image \(.*premature end/i);
-  });
 });
 
 describe('loadImage on synthetic images', () => {
@@ -217,6 +201,26 @@ describe('loadImage on synthetic images', () => {
     const text = join(dir, 'notes.jpg');
     await writeFile(text, 'hello\n');
     await expectUserError(loadImage(text, prep()), /notes\.jpg is not an image/);
+  });
+
+  it('rejects grayscale preprocessing for a 3-channel model', async () => {
+    const path = join(dir, 'rgb.onnx');
+    await writeFile(path, tinyConvModel());
+    const model = await loadModel(path);
+    expect(() => resolvePreprocessing({ grayscale: true }, model)).toThrow(UserError);
+    expect(() => resolvePreprocessing({ grayscale: true }, model)).toThrow(
+      /takes 3 input channels \(NCHW\) but grayscale preprocessing gives 1/,
+    );
+  });
+
+  it('rejects a truncated JPEG (its first half)', async () => {
+    const noise = Buffer.from(Array.from({ length: 200 * 200 * 3 }, (_, i) => (i * 7919) % 251));
+    const jpg = await sharp(noise, { raw: { width: 200, height: 200, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    const path = join(dir, 'half.jpg');
+    await writeFile(path, jpg.subarray(0, jpg.length >> 1));
+    await expectUserError(loadImage(path, prep()), /half\.jpg is a truncated or corrupt image \(.*premature end/i);
   });
 
   it('rejects a truncated PNG', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
-import { requires } from '../../../test/support/env.js';
+import { defaultModel, requires } from '../../../test/support/env.js';
 import { sharedDir } from '../test/fixtures.js';
 import { loadLabels } from './labels.js';
 
@@ -21,6 +21,12 @@ describe('loadLabels', () => {
     const missing = loadLabels('/nonexistent/labels.txt');
     await expect(missing).rejects.toThrow(UserError);
     await expect(missing).rejects.toThrow(/^labels file not found: \/nonexistent\/labels\.txt$/);
+  });
+
+  it("reads the default model's ten Fashion-MNIST classes", async () => {
+    const labels = await loadLabels(defaultModel.labels);
+    expect(labels).toHaveLength(10);
+    expect([labels[0], labels[9]]).toEqual(['T-shirt/top', 'Ankle boot']);
   });
 
   it('reads the shared ImageNet labels', requires('shared'), async () => {

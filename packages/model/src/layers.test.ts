@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type LayerInfo, UserError } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
 import { requires } from '../../../test/support/env.js';
-import { mobilenetPath, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
+import { defaultModelPath, mobilenetPath, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
 import { layerShapes, recordableLayers, selectLayers } from './layers.js';
 import { loadModel } from './load.js';
 import { type GraphNode, topologicalOrder } from './onnx-graph.js';
@@ -48,6 +48,24 @@ describe('recordable layers of the shared models', requires('shared'), () => {
       [32, 112, 112],
       [32, 112, 112],
       [16, 112, 112],
+    ]);
+  });
+});
+
+describe('recordable layers of the embedded default model', () => {
+  it('five Conv layers, each recorded at its Relu; 2x2 max-pooling halves the size after each block', async () => {
+    const model = await loadModel(defaultModelPath);
+    const layers = recordableLayers(model);
+    expect(layers.map((l) => [l.layer, l.convNode, l.op])).toEqual(
+      ['1_1', '1_2', '2_1', '2_2', '3_1'].map((b) => [`/relu${b}/Relu_output_0`, `/conv${b}/Conv`, 'Relu']),
+    );
+    const shapes = await layerShapes(model, layers, [1, 1, 28, 28]);
+    expect(shapes.map((l) => [l.layerIndex, l.channels, l.height, l.width])).toEqual([
+      [0, 16, 28, 28],
+      [1, 16, 28, 28],
+      [2, 32, 14, 14],
+      [3, 32, 14, 14],
+      [4, 64, 7, 7],
     ]);
   });
 });

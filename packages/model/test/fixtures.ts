@@ -3,7 +3,7 @@
  * Kept out of src/ so that it is not part of the build.
  */
 import onnxProto from 'onnx-proto';
-import { shared } from '../../../test/support/env.js';
+import { defaultModel, shared } from '../../../test/support/env.js';
 
 const { onnx } = onnxProto;
 
@@ -12,6 +12,9 @@ export const sharedDir = shared.dir;
 export const squeezenetPath = shared.squeezenet;
 export const mobilenetPath = shared.mobilenet;
 export const imagesDir = shared.imagesDir;
+
+/** The embedded default model (packages/cli/default-model): a real trained CNN that is always in the repository. */
+export const defaultModelPath = defaultModel.model;
 
 const FLOAT = 1;
 
