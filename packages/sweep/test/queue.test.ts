@@ -89,6 +89,8 @@ describe('sweeps through BullMQ on a real Redis', requires('redis-server'), () =
     await a.exited;
     // Worker B takes the stalled job back once its lock expires, and finishes the sweep with the aggregation.
     await until(() => exists(join(out, 'sweep', 'aggregate.json')), 120_000, 'the aggregation');
+    // The worker logs the aggregation just after writing aggregate.json: wait for the line too.
+    await until(() => b.output.stderr.includes('aggregated 30 images'), 30_000, "worker B's aggregation line");
     const status = JSON.parse(
       cli(['status', '--queue', redis.url, '--queue-name', queue, '--out', out, '--json']).stdout,
     );
