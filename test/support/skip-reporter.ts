@@ -5,8 +5,8 @@
  *     280 tests ran, 26 skipped (shared: 26)
  *
  * A test skipped through `requires()` (test/support/env.ts) carries its resource and reason in its task meta; any
- * other skip (`it.skip`, `ctx.skip()`, `todo`) is counted under its note or its mode. Under
- * `NEURONSCOPE_REQUIRE_ALL=1` any skip at all fails the run.
+ * other skip (`it.skip`, `ctx.skip()`, `todo`, a `-t` filter) is counted under its note or its mode. Under
+ * `NEURONSCOPE_REQUIRE_ALL=1` (meant for whole runs, as in CI) any skip at all fails the run.
  */
 import type { Reporter, TestCase, TestModule, Vitest } from 'vitest/node';
 import { REQUIRE_ALL } from './env.js';
@@ -18,7 +18,8 @@ export function skipReason(test: Pick<TestCase, 'meta' | 'result' | 'options'>):
   const result = test.result();
   const note = result.state === 'skipped' ? result.note : undefined;
   if (note) return { key: note, reason: note };
-  const mode = test.options.mode === 'todo' ? 'todo' : 'skipped in the code';
+  // `it.skip`, `skipIf` and a test left out by a name filter (`-t`) look the same to a reporter.
+  const mode = test.options.mode === 'todo' ? 'todo' : 'skipped in the code or filtered out';
   return { key: mode, reason: mode };
 }
 

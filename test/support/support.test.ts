@@ -51,7 +51,7 @@ describe('requires() and the closing line, in a child vitest run', () => {
   it('counts a skip in the code, and fails the run for it under NEURONSCOPE_REQUIRE_ALL=1', () => {
     const plain = runFixture('plain-skip.fixture.ts', {});
     expect(plain.status).toBe(0);
-    expect(plain.last).toBe('1 test ran, 1 skipped (skipped in the code: 1)');
+    expect(plain.last).toBe('1 test ran, 1 skipped (skipped in the code or filtered out: 1)');
     const required = runFixture('plain-skip.fixture.ts', { NEURONSCOPE_REQUIRE_ALL: '1' });
     expect(required.status).toBe(1);
     expect(required.output).toContain('NEURONSCOPE_REQUIRE_ALL=1: no test may skip; failing the run');
