@@ -11,7 +11,9 @@ const alias = Object.fromEntries(
 export default defineConfig({
   resolve: { alias },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'tools/**/*.test.ts'],
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'tools/**/*.test.ts', 'test/**/*.test.ts'],
+    // The default output, then one closing line: how many tests ran, how many skipped and why (test/support/).
+    reporters: ['default', './test/support/skip-reporter.ts'],
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: 'forks',

@@ -1,20 +1,15 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { type InputTensor, type LayerInfo, tableToParquet, UserError } from '@neuronscope/core';
 import { channelStatsTable, metricColumns, selectNeurons } from '@neuronscope/metrics';
 import { layerShapes, loadImage, loadModel, recordableLayers, resolvePreprocessing } from '@neuronscope/model';
 import { type CopyRecord, perturbationTable, readPerturbationTable, resolvePerturbation } from '@neuronscope/perturb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requires, shared } from '../../../test/support/env.js';
 import { tinyConvModel } from '../../model/test/fixtures.js';
 import { referenceExtract } from '../test/reference-extract.js';
 import type { Extraction } from './image-extraction.js';
 import { ExtractionPool, type PoolOptions } from './pool.js';
 import { checkSchedule, stratifiedOrder, topKSets } from './stopping.js';
 import { activationsTable, outputsTable, unitStatsTable } from './tables.js';
-
-const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
-const SQUEEZENET = `${shared}models/squeezenet1_1.onnx`;
-const HAS_SHARED = existsSync(SQUEEZENET);
 
 /** The largest |a - b| relative to the largest |a|. */
 function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -166,6 +161,14 @@ describe('the extraction pool on a tiny model', () => {
     single.release();
   });
 
+  it('without auto, has no stable flag and runs every copy', async () => {
+    const e = await pool.extract({ input, copies: copiesOf(13), target: null });
+    expect(e.stable).toBeNull();
+    expect(e.checks).toEqual([]);
+    expect(e.samplesUsed).toBe(13);
+    e.release();
+  });
+
   it('accumulates heat maps in copy order whatever the workers: the same maps as one worker', async () => {
     const masks = readPerturbationTable(
       perturbationTable(resolvePerturbation({ family: 'mask', samples: 24, seed: 5, params: {} }), input),
@@ -187,7 +190,7 @@ describe('the extraction pool on a tiny model', () => {
   });
 });
 
-describe.skipIf(!HAS_SHARED)('the extraction pool on SqueezeNet 1.1', () => {
+describe('the extraction pool on SqueezeNet 1.1', requires('shared'), () => {
   let options: PoolOptions;
   let input: InputTensor;
   let copies: CopyRecord[];
@@ -212,9 +215,9 @@ describe.skipIf(!HAS_SHARED)('the extraction pool on SqueezeNet 1.1', () => {
   };
 
   beforeAll(async () => {
-    const model = await loadModel(SQUEEZENET);
+    const model = await loadModel(shared.squeezenet);
     const all = await layerShapes(model, recordableLayers(model), [1, 3, 224, 224]);
-    const image = await loadImage(`${shared}images/cat.png`, resolvePreprocessing({ preset: 'imagenet' }, model));
+    const image = await loadImage(shared.image('cat.png'), resolvePreprocessing({ preset: 'imagenet' }, model));
     input = image.tensor;
     copies = readPerturbationTable(
       perturbationTable(resolvePerturbation({ family: 'paper', samples: 20, seed: 1, params: {} }), input),
@@ -266,8 +269,13 @@ describe.skipIf(!HAS_SHARED)('the extraction pool on SqueezeNet 1.1', () => {
     const schedule = checkSchedule({ minSamples: 16, growth: 1.25 }, 8, 64);
     expect(schedule).toContain(e.samplesUsed);
     expect(e.checks.map((c) => c.samples)).toEqual(schedule.slice(0, e.checks.length));
-    expect(e.stable).toBe(e.checks.at(-1)!.stable);
-    if (!e.stable) expect(e.samplesUsed).toBe(64);
+    // Stable exactly when the last check met the rule (both overlaps at least 0.5, not the first check); it stops
+    // at the first such check, else at the maximum.
+    const last = e.checks.at(-1)!;
+    const met = e.checks.length > 1 && last.settled >= 0.5 && last.agreement >= 0.5;
+    expect(e.stable).toBe(met);
+    expect(e.checks.slice(0, -1).every((c) => !c.stable)).toBe(true);
+    expect(e.samplesUsed).toBe(met ? last.samples : 64);
     expect(Array.from(e.rows.copies)).toEqual(stratifiedOrder(64).slice(0, e.samplesUsed));
     expect(e.output.count).toBe(e.samplesUsed);
     // The rule's own top-k computation gives the sets the stats stage selects.

@@ -1,9 +1,11 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AblationSummary, columnValues, readParquetFile, type Summary, SummarySchema } from '@neuronscope/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, HAS_SHARED, IMAGENET_LABELS, image, SQUEEZENET } from './helpers.js';
+import { requires } from '../../../test/support/env.js';
+import { buildModel, floatInitializer, valueInfo } from '../../model/test/fixtures.js';
+import { cli, DEFAULT_LABELS, DEFAULT_MODEL, IMAGENET_LABELS, image, SQUEEZENET, sample } from './helpers.js';
 
 /** Softmax probability of class `t` in float64. */
 function probability(logits: readonly number[], t: number): number {
@@ -18,26 +20,59 @@ async function cleanLogits(dir: string): Promise<number[]> {
   return (JSON.parse(outputs.schema.metadata.get('neuronscope.clean')!) as { logits: number[] }).logits;
 }
 
-const CLASSIFIER = 25; // SqueezeNet's conv10 + ReLU: one channel per class, then a global average pool.
+/** The ablation table's rows as plain values. */
+async function ablationRows(dir: string) {
+  const table = await readParquetFile(join(dir, 'ablation.parquet'));
+  return {
+    rows: table.numRows,
+    index: columnValues<number>(table, 'layer_index'),
+    set: columnValues<string>(table, 'set'),
+    channels: columnValues<{ toArray(): Int32Array }>(table, 'channels').map((c) => Array.from(c.toArray())),
+    probability: columnValues<number>(table, 'probability'),
+    drop: columnValues<number>(table, 'drop'),
+  };
+}
 
-describe.skipIf(!HAS_SHARED)('ablate on SqueezeNet 1.1', () => {
+/**
+ * In a classifier layer (one channel per class, then a global average pool), zeroing channels zeroes their logits:
+ * every drop is the softmax of the clean logits with the ablated classes set to 0. Returns the rows checked.
+ */
+async function checkClassifierDrops(dir: string, ablation: AblationSummary, classifier: number): Promise<number> {
+  const logits = await cleanLogits(dir);
+  const t = ablation.target;
+  const clean = probability(logits, t);
+  expect(ablation.cleanProbability).toBeCloseTo(clean, 6);
+  const table = await ablationRows(dir);
+  let checked = 0;
+  for (let r = 0; r < table.rows; r++) {
+    if (table.index[r] !== classifier) continue;
+    const ablated = [...logits];
+    for (const c of table.channels[r]!) ablated[c] = 0;
+    expect(table.probability[r]).toBeCloseTo(probability(ablated, t), 6);
+    expect(table.drop[r]).toBeCloseTo(clean - probability(ablated, t), 6);
+    checked++;
+  }
+  return checked;
+}
+
+describe('ablate on the embedded default model', () => {
   let dir: string;
   let ablation: AblationSummary;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ns-ablate-'));
-    const common = ['--model', SQUEEZENET, '--labels', IMAGENET_LABELS, '--preprocess', 'imagenet'];
     const r = cli([
       'explain',
-      ...common,
       '--image',
-      image('cat.png'),
+      sample('9-ankle-boot.png'),
       '--samples',
       '12',
       '--seed',
       '3',
       '--layers',
-      `3,${CLASSIFIER}`,
+      '2,4',
+      '--masks',
+      '0',
       '--no-cache',
       '--quiet',
       '--out',
@@ -54,15 +89,13 @@ describe.skipIf(!HAS_SHARED)('ablate on SqueezeNet 1.1', () => {
     const summary = SummarySchema.parse(JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8'))) as Summary;
     expect(summary.ablation).toEqual(ablation);
     expect(ablation.mode).toBe('zero');
-    expect(ablation.layers.map((l) => l.layerIndex)).toEqual([3, CLASSIFIER]);
-    expect(ablation.baselineMaxAbsLogitDiff).toBeLessThan(1e-6);
-    const table = await readParquetFile(join(dir, 'ablation.parquet'));
-    const sets = columnValues<string>(table, 'set');
+    expect(ablation.layers.map((l) => l.layerIndex)).toEqual([2, 4]);
+    expect(ablation.baselineMaxAbsLogitDiff).toBeLessThan(1e-5);
+    const table = await ablationRows(dir);
     const withPrecision = ablation.layers.filter((l) => l.precision !== null).length;
-    expect(table.numRows).toBe(2 * 11 + withPrecision);
-    expect(sets.filter((s) => s === 'random')).toHaveLength(20);
-    const channels = columnValues<{ toArray(): Int32Array }>(table, 'channels').map((c) => Array.from(c.toArray()));
-    for (const c of channels) {
+    expect(table.rows).toBe(2 * 11 + withPrecision);
+    expect(table.set.filter((s) => s === 'random')).toHaveLength(20);
+    for (const c of table.channels) {
       expect(c).toHaveLength(5);
       expect(new Set(c).size).toBe(5);
     }
@@ -71,40 +104,10 @@ describe.skipIf(!HAS_SHARED)('ablate on SqueezeNet 1.1', () => {
     expect(html).toContain('ablation-table');
   });
 
-  it('classifier layer: the drops match softmax of the clean logits with the ablated classes set to 0', async () => {
-    const logits = await cleanLogits(dir);
-    const t = ablation.target;
-    const clean = probability(logits, t);
-    expect(ablation.cleanProbability).toBeCloseTo(clean, 6);
-    const table = await readParquetFile(join(dir, 'ablation.parquet'));
-    const index = columnValues<number>(table, 'layer_index');
-    const channels = columnValues<{ toArray(): Int32Array }>(table, 'channels');
-    const prob = columnValues<number>(table, 'probability');
-    const drop = columnValues<number>(table, 'drop');
-    let checked = 0;
-    for (let r = 0; r < table.numRows; r++) {
-      if (index[r] !== CLASSIFIER) continue;
-      const ablated = [...logits];
-      for (const c of channels[r]!.toArray()) ablated[c] = 0;
-      expect(prob[r]).toBeCloseTo(probability(ablated, t), 6);
-      expect(drop[r]).toBeCloseTo(clean - probability(ablated, t), 6);
-      checked++;
-    }
-    expect(checked).toBeGreaterThanOrEqual(11);
-    // The correlation set of the classifier layer holds the target itself: switching it off removes the class.
-    const layer = ablation.layers.find((l) => l.layerIndex === CLASSIFIER)!;
-    expect(layer.correlation!.channels).toContain(t);
-    expect(layer.correlation!.top1Changed).toBe(true);
-    expect(layer.correlation!.percentile).toBe(1);
-  });
-
   it('summarises the random sets as their drops say', async () => {
-    const table = await readParquetFile(join(dir, 'ablation.parquet'));
-    const index = columnValues<number>(table, 'layer_index');
-    const sets = columnValues<string>(table, 'set');
-    const drop = columnValues<number>(table, 'drop');
+    const table = await ablationRows(dir);
     for (const l of ablation.layers) {
-      const drops = drop.filter((_, r) => index[r] === l.layerIndex && sets[r] === 'random');
+      const drops = table.drop.filter((_, r) => table.index[r] === l.layerIndex && table.set[r] === 'random');
       const mean = drops.reduce((a, b) => a + b, 0) / drops.length;
       expect(l.random.count).toBe(10);
       expect(l.random.mean).toBeCloseTo(mean, 12);
@@ -117,36 +120,6 @@ describe.skipIf(!HAS_SHARED)('ablate on SqueezeNet 1.1', () => {
     }
   });
 
-  it('mean mode: ablated classifier channels take their mean activation over the copies', async () => {
-    const a = cli([
-      'ablate',
-      '--out',
-      dir,
-      '--mode',
-      'mean',
-      '--random',
-      '3',
-      '--layers',
-      String(CLASSIFIER),
-      '--json',
-    ]);
-    expect(a.status).toBe(0);
-    const result = JSON.parse(a.stdout) as AblationSummary;
-    expect(result.mode).toBe('mean');
-    expect(result.layers).toHaveLength(1);
-    const neurons = await readParquetFile(join(dir, 'neurons.parquet'));
-    const meanActivation = new Map<number, number>();
-    const li = columnValues<number>(neurons, 'layer_index');
-    const ch = columnValues<number>(neurons, 'channel');
-    const ma = columnValues<number>(neurons, 'mean_activation');
-    for (let r = 0; r < neurons.numRows; r++) if (li[r] === CLASSIFIER) meanActivation.set(ch[r]!, ma[r]!);
-    const logits = await cleanLogits(dir);
-    const set = result.layers[0]!.correlation!;
-    const filled = [...logits];
-    for (const c of set.channels) filled[c] = Math.fround(meanActivation.get(c)!);
-    expect(set.probability).toBeCloseTo(probability(filled, result.target), 5);
-  });
-
   it('gives the same bytes for the same settings, and the same drops whatever the batch size', async () => {
     const run = (batch: string) => {
       const r = cli(['ablate', '--out', dir, '--random', '10', '--batch-size', batch, '--quiet']);
@@ -156,10 +129,9 @@ describe.skipIf(!HAS_SHARED)('ablate on SqueezeNet 1.1', () => {
     const first = await run('7');
     const second = await run('7');
     expect(first.equals(second)).toBe(true);
-    const drops = async () => columnValues<number>(await readParquetFile(join(dir, 'ablation.parquet')), 'drop');
-    const a = await drops();
+    const a = (await ablationRows(dir)).drop;
     await run('1');
-    const b = await drops();
+    const b = (await ablationRows(dir)).drop;
     expect(b).toHaveLength(a.length);
     for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(1e-6);
   });
@@ -168,19 +140,17 @@ describe.skipIf(!HAS_SHARED)('ablate on SqueezeNet 1.1', () => {
     const out = await mkdtemp(join(tmpdir(), 'ns-explain-ablate-'));
     const r = cli([
       'explain',
-      '--model',
-      SQUEEZENET,
-      '--labels',
-      IMAGENET_LABELS,
       '--image',
-      image('coffee.png'),
+      sample('7-sneaker.png'),
       '--samples',
       '8',
       '--layers',
-      String(CLASSIFIER),
+      '4',
       '--ablate',
       '--ablate-random',
       '4',
+      '--masks',
+      '0',
       '--no-cache',
       '--json',
       '--out',
@@ -198,17 +168,133 @@ describe.skipIf(!HAS_SHARED)('ablate on SqueezeNet 1.1', () => {
     expect(a.status).not.toBe(0);
     expect(a.stderr.trim().split('\n')).toHaveLength(1);
     expect(a.stderr).toMatch(/run\.json not found/);
-    const b = cli(['ablate', '--out', dir, '--layers', '7']);
+    const b = cli(['ablate', '--out', dir, '--layers', '3']);
     expect(b.status).not.toBe(0);
-    expect(b.stderr).toMatch(/unknown layer '7'/);
-    const c = cli(['explain', '--model', SQUEEZENET, '--image', image('cat.png'), '--ablate', 'half', '--out', empty]);
+    expect(b.stderr).toMatch(/unknown layer '3'/);
+    const c = cli(['explain', '--image', sample('0-tshirt-top.png'), '--ablate', 'half', '--out', empty]);
     expect(c.status).not.toBe(0);
     expect(c.stderr).toMatch(/--ablate half/);
   });
 });
 
-describe.skipIf(!HAS_SHARED)('randomize on SqueezeNet 1.1', () => {
-  it('writes a valid model with the top K convs randomized', async () => {
+/**
+ * input [N,1,28,28] -> conv1 (8 channels, 3x3, stride 2, pad 1) -> relu1 -> classifier (10 channels, 1x1) -> relu2
+ * -> GlobalAveragePool -> Flatten -> logits [N,10]: like SqueezeNet's conv10, one channel per class, so that
+ * ablating channel c sets logit c to 0 (zero mode) or to the channel's mean activation (mean mode).
+ */
+function classifierModel(): Uint8Array {
+  return buildModel({
+    inputs: [valueInfo('input', ['N', 1, 28, 28])],
+    outputs: [valueInfo('logits', ['N', 10])],
+    initializers: [
+      floatInitializer('w1', [8, 1, 3, 3], (i) => Math.sin(i * 1.7)),
+      floatInitializer('b1', [8], (i) => 0.05 * (i % 3)),
+      floatInitializer('w2', [10, 8, 1, 1], (i) => Math.cos(i * 0.9)),
+      floatInitializer('b2', [10], (i) => 0.1 + 0.05 * i),
+    ],
+    nodes: [
+      {
+        op: 'Conv',
+        name: 'conv1',
+        inputs: ['input', 'w1', 'b1'],
+        outputs: ['c1'],
+        ints: { pads: [1, 1, 1, 1], strides: [2, 2] },
+      },
+      { op: 'Relu', name: 'relu1', inputs: ['c1'], outputs: ['r1'] },
+      { op: 'Conv', name: 'classifier', inputs: ['r1', 'w2', 'b2'], outputs: ['c2'] },
+      { op: 'Relu', name: 'relu2', inputs: ['c2'], outputs: ['r2'] },
+      { op: 'GlobalAveragePool', name: 'gap', inputs: ['r2'], outputs: ['pooled'] },
+      { op: 'Flatten', name: 'flatten', inputs: ['pooled'], outputs: ['logits'] },
+    ],
+  });
+}
+
+describe('ablate on a classifier layer (a tiny model written by the test)', () => {
+  const CLASSIFIER_LAYER = 1;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ns-ablate-tiny-'));
+    const model = join(dir, 'classifier.onnx');
+    await writeFile(model, classifierModel());
+    const r = cli([
+      ...['explain', '--model', model, '--labels', DEFAULT_LABELS, '--image', sample('3-dress.png')],
+      ...['--samples', '12', '--seed', '3', '--masks', '0', '--no-cache', '--quiet', '--out', dir],
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('zero mode: the drops are the softmax of the clean logits with the ablated classes set to 0', async () => {
+    const a = cli(['ablate', '--out', dir, '--random', '6', '--pool', 'all', '--json']);
+    expect(a.status).toBe(0);
+    const ablation = JSON.parse(a.stdout) as AblationSummary;
+    expect(ablation.layers.map((l) => l.layerIndex)).toEqual([0, CLASSIFIER_LAYER]);
+    // The correlation set, the precision set if any, and the six random sets.
+    const sets = ablation.layers[CLASSIFIER_LAYER]!.precision ? 8 : 7;
+    expect(await checkClassifierDrops(dir, ablation, CLASSIFIER_LAYER)).toBe(sets);
+  });
+
+  it('mean mode: ablated classifier channels take their mean activation over the copies', async () => {
+    const a = cli(['ablate', '--out', dir, '--mode', 'mean', '--random', '3', '--layers', '1', '--json']);
+    expect(a.status).toBe(0);
+    const result = JSON.parse(a.stdout) as AblationSummary;
+    expect(result.mode).toBe('mean');
+    expect(result.layers).toHaveLength(1);
+    const neurons = await readParquetFile(join(dir, 'neurons.parquet'));
+    const meanActivation = new Map<number, number>();
+    const li = columnValues<number>(neurons, 'layer_index');
+    const ch = columnValues<number>(neurons, 'channel');
+    const ma = columnValues<number>(neurons, 'mean_activation');
+    for (let r = 0; r < neurons.numRows; r++) if (li[r] === CLASSIFIER_LAYER) meanActivation.set(ch[r]!, ma[r]!);
+    const logits = await cleanLogits(dir);
+    const set = result.layers[0]!.correlation!;
+    const filled = [...logits];
+    for (const c of set.channels) filled[c] = Math.fround(meanActivation.get(c)!);
+    expect(set.probability).toBeCloseTo(probability(filled, result.target), 5);
+  });
+});
+
+const CLASSIFIER = 25; // SqueezeNet's conv10 + ReLU: one channel per class, then a global average pool.
+
+describe('ablate on SqueezeNet 1.1', requires('shared'), () => {
+  it('classifier layer: the drops as computed from the logits; the target channel outranks every random set', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ns-ablate-'));
+    const common = ['--model', SQUEEZENET, '--labels', IMAGENET_LABELS, '--preprocess', 'imagenet'];
+    const r = cli([
+      ...['explain', ...common, '--image', image('cat.png'), '--samples', '12', '--seed', '3'],
+      ...['--layers', `3,${CLASSIFIER}`, '--masks', '0', '--no-cache', '--quiet', '--out', dir],
+    ]);
+    expect(r.status).toBe(0);
+    const a = cli(['ablate', '--out', dir, '--random', '10', '--batch-size', '7', '--json']);
+    expect(a.status).toBe(0);
+    const ablation = JSON.parse(a.stdout) as AblationSummary;
+    expect(await checkClassifierDrops(dir, ablation, CLASSIFIER)).toBeGreaterThanOrEqual(11);
+    // The correlation set of the classifier layer holds the target itself: switching it off removes the class.
+    const layer = ablation.layers.find((l) => l.layerIndex === CLASSIFIER)!;
+    expect(layer.correlation!.channels).toContain(ablation.target);
+    expect(layer.correlation!.top1Changed).toBe(true);
+    expect(layer.correlation!.percentile).toBe(1);
+  });
+});
+
+describe('randomize', () => {
+  it('writes a valid default model with the top K convs randomized, and refuses more than it has', async () => {
+    const out = join(await mkdtemp(join(tmpdir(), 'ns-randomize-')), 'rand.onnx');
+    const r = cli(['randomize', '--model', DEFAULT_MODEL, '--from-top', '2', '--seed', '5', '--out', out, '--json']);
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as { randomized: { convIndex: number }[]; convLayers: number };
+    expect(report.convLayers).toBe(5);
+    expect(report.randomized.map((x) => x.convIndex)).toEqual([4, 3]);
+    const layers = cli(['layers', '--model', out, '--json']);
+    expect(layers.status).toBe(0);
+    expect(JSON.parse(layers.stdout)).toHaveLength(5);
+    const bad = cli(['randomize', '--model', DEFAULT_MODEL, '--from-top', '6', '--out', out]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/5 Conv layers/);
+  });
+
+  it('on SqueezeNet 1.1: 26 Conv layers, the top two randomized', requires('shared'), async () => {
     const out = join(await mkdtemp(join(tmpdir(), 'ns-randomize-')), 'rand.onnx');
     const r = cli(['randomize', '--model', SQUEEZENET, '--from-top', '2', '--seed', '5', '--out', out, '--json']);
     expect(r.status).toBe(0);

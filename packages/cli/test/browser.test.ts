@@ -1,25 +1,23 @@
 /**
- * End to end: a real report (SqueezeNet 1.1 on a real photo, through the built CLI) opened in headless Chromium,
- * as a reader would: every section rendered, no console error, no request but the file itself and data: URIs,
- * nothing wider than a phone's screen; screenshots at 1280 and 390 px are saved to out/browser/.
+ * End to end: a real report (the embedded default model on one of its samples, through the built CLI) opened in
+ * headless Chromium, as a reader would: every section rendered, no console error, no request but the file itself
+ * and data: URIs, nothing wider than a phone's screen; screenshots at 1280 and 390 px are saved to out/browser/.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Summary, tensorDims } from '@neuronscope/core';
+import { gatherVisual, readRun } from '@neuronscope/engine';
 import { createSession, loadImage, loadModel, withExtraOutputs } from '@neuronscope/model';
 import * as ort from 'onnxruntime-node';
 import { type Browser, chromium } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatherVisual } from '../src/stages/visual.js';
-import { cli, HAS_SHARED, IMAGENET_LABELS, image, SQUEEZENET } from './helpers.js';
+import { CHROMIUM, requires } from '../../../test/support/env.js';
+import { cli, DEFAULT_MODEL, sample } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
-if (!HAS_CHROMIUM) console.warn(`skipping the browser test: ${CHROMIUM} not found (apt-get install chromium)`);
+const IMAGE = sample('9-ankle-boot.png');
 const SCREENSHOTS = fileURLToPath(new URL('../../../out/browser/', import.meta.url));
 
 /** Every section of the report, in page order. */
@@ -36,7 +34,11 @@ const SECTIONS = [
   'definitions',
 ];
 
-describe.skipIf(!HAS_SHARED || !HAS_CHROMIUM)('the report of a real photo in Chromium', () => {
+/** Neurons selected by either metric, counted once per layer. */
+const selectedNeurons = (summary: Summary) =>
+  summary.layers.reduce((n, l) => n + new Set([...l.byCorrelation, ...l.byPrecision].map((x) => x.channel)).size, 0);
+
+describe('the report of the default model in Chromium', requires('chromium'), () => {
   let dir: string;
   let figures: string;
   let summary: Summary;
@@ -47,12 +49,8 @@ describe.skipIf(!HAS_SHARED || !HAS_CHROMIUM)('the report of a real photo in Chr
     figures = join(dir, 'figures');
     const r = cli([
       'explain',
-      '--model',
-      SQUEEZENET,
-      '--labels',
-      IMAGENET_LABELS,
       '--image',
-      image('cat.png'),
+      IMAGE,
       '--samples',
       '16',
       '--seed',
@@ -122,8 +120,9 @@ describe.skipIf(!HAS_SHARED || !HAS_CHROMIUM)('the report of a real photo in Chr
     expect(Math.min(...sizes.overlays)).toBeGreaterThan(150);
     expect(sizes.charts).toHaveLength(5);
     expect(Math.min(...sizes.charts)).toBeGreaterThan(300);
-    expect(sizes.heat.length).toBeGreaterThan(100);
-    expect(sizes.titles).toBeGreaterThan(1000);
+    // A heat map per selected neuron and for the model's output; a tooltip per channel in the scatter at least.
+    expect(sizes.heat.length).toBeGreaterThanOrEqual(selectedNeurons(summary) + 1);
+    expect(sizes.titles).toBeGreaterThanOrEqual(summary.layers.reduce((n, l) => n + l.channels, 0));
     // Nothing forces a phone to scroll sideways (wide tables scroll inside their own wrapper).
     expect(sizes.scrollWidth).toBeLessThanOrEqual(width);
 
@@ -136,18 +135,15 @@ describe.skipIf(!HAS_SHARED || !HAS_CHROMIUM)('the report of a real photo in Chr
   });
 
   it('draws each box at the unit of highest activation on the clean image, inside the photo', async () => {
-    const visual = await gatherVisual(dir, summary);
+    const run = await readRun(dir);
+    const visual = await gatherVisual(dir, run.id, run.summary, run.metrics, run.outputs);
     const boxes = visual.boxes ?? [];
-    const selected = summary.layers.reduce(
-      (n, l) => n + new Set([...l.byCorrelation, ...l.byPrecision].map((x) => x.channel)).size,
-      0,
-    );
-    expect(boxes).toHaveLength(selected);
+    expect(boxes).toHaveLength(selectedNeurons(summary));
     // Independently: run the clean image and take the argmax of each selected channel.
-    const model = await loadModel(SQUEEZENET);
+    const model = await loadModel(DEFAULT_MODEL);
     const layers = [...new Set(boxes.map((b) => b.layer))];
     const session = await createSession(withExtraOutputs(model.bytes, layers));
-    const input = (await loadImage(image('cat.png'), summary.run.preprocessing)).tensor;
+    const input = (await loadImage(IMAGE, summary.run.preprocessing)).tensor;
     const out = await session.run({ input: new ort.Tensor('float32', input.data, tensorDims(input)) }, layers);
     await session.release();
     const { width: W, height: H } = summary.run.image;

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, HAS_SHARED, IMAGENET_LABELS, image, SQUEEZENET } from './helpers.js';
+import { tinyConvModel } from '../../model/test/fixtures.js';
+import { cli, DEFAULT_LABELS, DEFAULT_MODEL, sample } from './helpers.js';
 
 /** A valid ONNX model whose only input is 2-D: a classifier neuronscope cannot use. */
 function matMulModel(): Uint8Array {
@@ -24,7 +26,8 @@ function matMulModel(): Uint8Array {
   }).finish();
 }
 
-describe.skipIf(!HAS_SHARED)('bad input: one-line error, non-zero exit, nothing written', () => {
+/** The contract on the embedded default model, and on tiny models written by the test: runs everywhere. */
+describe('bad input: one-line error, non-zero exit, nothing written', () => {
   let tmp: string;
   const files: Record<string, string> = {};
 
@@ -33,24 +36,26 @@ describe.skipIf(!HAS_SHARED)('bad input: one-line error, non-zero exit, nothing 
     files.text = join(tmp, 'notes.png');
     await writeFile(files.text, 'this is not an image\n');
     files.truncated = join(tmp, 'truncated.jpg');
-    const jpeg = await readFile(image('hot_dog.jpg'));
+    const jpeg = await sharp(sample('3-dress.png')).resize(224, 224).jpeg({ quality: 90 }).toBuffer();
     await writeFile(files.truncated, jpeg.subarray(0, Math.floor(jpeg.length / 2)));
     files.badOnnx = join(tmp, 'model.onnx');
     await writeFile(files.badOnnx, 'not a protobuf at all');
     files.matmul = join(tmp, 'matmul.onnx');
     await writeFile(files.matmul, matMulModel());
-    files.cat = join(tmp, 'cat.png');
-    await copyFile(image('cat.png'), files.cat);
+    files.rgb = join(tmp, 'rgb.onnx');
+    await writeFile(files.rgb, tinyConvModel());
+    files.image = join(tmp, 'coat.png');
+    await copyFile(sample('4-coat.png'), files.image);
   });
 
   const base = () => [
     'explain',
     '--model',
-    SQUEEZENET,
+    DEFAULT_MODEL,
     '--labels',
-    IMAGENET_LABELS,
+    DEFAULT_LABELS,
     '--image',
-    files.cat!,
+    files.image!,
     '--samples',
     '4',
     '--no-cache',
@@ -58,23 +63,28 @@ describe.skipIf(!HAS_SHARED)('bad input: one-line error, non-zero exit, nothing 
   const cases: [string, () => string[], RegExp][] = [
     [
       'missing model file',
-      () => ['explain', '--model', join(tmp, 'nope.onnx'), '--image', files.cat!],
+      () => ['explain', '--model', join(tmp, 'nope.onnx'), '--image', files.image!],
       /not found: .*nope\.onnx/,
     ],
     [
       'missing image file',
-      () => ['explain', '--model', SQUEEZENET, '--image', join(tmp, 'nope.jpg')],
+      () => ['explain', '--model', DEFAULT_MODEL, '--image', join(tmp, 'nope.jpg')],
       /not found: .*nope\.jpg/,
     ],
     ['not an image', () => [...base(), '--image', files.text!], /not an image/i],
     ['truncated image', () => [...base(), '--image', files.truncated!], /truncated|corrupt|premature/i],
-    ['invalid ONNX', () => ['explain', '--model', files.badOnnx!, '--image', files.cat!], /not a valid ONNX/i],
-    ['model without a 4-D float input', () => ['explain', '--model', files.matmul!, '--image', files.cat!], /4-D/],
-    ['channel-count mismatch', () => [...base(), '--grayscale'], /channel/i],
+    ['invalid ONNX', () => ['explain', '--model', files.badOnnx!, '--image', files.image!], /not a valid ONNX/i],
+    ['model without a 4-D float input', () => ['explain', '--model', files.matmul!, '--image', files.image!], /4-D/],
+    // A 3-channel model fed one grey channel.
+    [
+      'channel-count mismatch',
+      () => ['explain', '--model', files.rgb!, '--image', files.image!, '--grayscale'],
+      /channel/i,
+    ],
     ['unknown layer', () => [...base(), '--layers', 'no_such_layer'], /unknown layer 'no_such_layer'/],
     ['unknown target label', () => [...base(), '--target', 'flying saucer'], /unknown target label 'flying saucer'/],
     ['N < 3', () => [...base(), '--samples', '2'], /at least 3/],
-    ['top-k larger than a layer', () => [...base(), '--layers', '0', '--top-k', '65'], /top-k 65 .*64 channels/],
+    ['top-k larger than a layer', () => [...base(), '--layers', '0', '--top-k', '17'], /top-k 17 .*16 channels/],
   ];
 
   it.each(cases)('%s', (_name, args, message) => {

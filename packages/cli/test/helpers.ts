@@ -1,23 +1,31 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultModel, shared } from '../../../test/support/env.js';
 
-/** ../shared beside the repository: real models and photos, absent on a bare clone. */
-export const SHARED = fileURLToPath(new URL('../../../../shared/', import.meta.url));
-export const HAS_SHARED = existsSync(`${SHARED}models/squeezenet1_1.onnx`);
-export const SQUEEZENET = `${SHARED}models/squeezenet1_1.onnx`;
-export const IMAGENET_LABELS = `${SHARED}models/imagenet_classes.txt`;
-export const image = (name: string) => `${SHARED}images/${name}`;
-if (!HAS_SHARED) console.warn(`skipping tests that need ../shared: ${SHARED} not found`);
+/** The real models and photos of ../shared (test/support/env.ts); tests that use them ask `requires('shared')`. */
+export const SQUEEZENET = shared.squeezenet;
+export const IMAGENET_LABELS = shared.imagenetLabels;
+export const image = shared.image;
+
+/** The embedded default model and its ten sample images (always in the repository). */
+export const DEFAULT_MODEL = defaultModel.model;
+export const DEFAULT_LABELS = defaultModel.labels;
+export const sample = defaultModel.image;
 
 export const CLI = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first (npm test does)`);
+
+/** The tests' own activation-table cache, for runs without --no-cache or --cache-dir: never the user's. */
+const CACHE_DIR = mkdtempSync(join(tmpdir(), 'ns-cli-cache-'));
 
 /** Runs the built CLI and returns its exit status and output. */
 export function cli(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, ...env, NEURONSCOPE_DEBUG: '' },
+    env: { ...process.env, NEURONSCOPE_CACHE_DIR: CACHE_DIR, ...env, NEURONSCOPE_DEBUG: '' },
     timeout: 600_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -1,14 +1,13 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MapAccumulator, mapGrid, poolMask } from '@neuronscope/activations';
 import { readMapsTable, readParquetFile } from '@neuronscope/core';
-import { createSession, withExtraOutputs } from '@neuronscope/model';
+import { channelMeanOutput, createSession, withChannelMeans, withExtraOutputs } from '@neuronscope/model';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { MapAccumulator, mapGrid, poolMask } from '../src/maps/accumulator.js';
-import { channelMeanOutput, withChannelMeans } from '../src/maps/channel-means.js';
 import { cli } from './helpers.js';
 
 const { onnx } = onnxProto;

@@ -3,24 +3,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readParquetFile, type Summary } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
-import { cli, HAS_SHARED, IMAGENET_LABELS, image, SQUEEZENET } from './helpers.js';
+import { cli, sample } from './helpers.js';
 
+/** The embedded default model (no --model) on one of its samples. */
 const common = [
-  '--model',
-  SQUEEZENET,
-  '--labels',
-  IMAGENET_LABELS,
   '--image',
-  image('cat.png'),
+  sample('2-pullover.png'),
   '--layers',
   '0-2',
   '--seed',
   '5',
+  '--masks',
+  '0',
   '--no-cache',
   '--json',
 ];
 
-describe.skipIf(!HAS_SHARED)('extraction workers and --samples auto (SqueezeNet 1.1)', () => {
+describe('extraction workers and --samples auto (the embedded default model)', () => {
   it('gives the same tables with one worker of 2 threads as with two of 1 thread', async () => {
     const one = await mkdtemp(join(tmpdir(), 'ns-workers-'));
     const two = await mkdtemp(join(tmpdir(), 'ns-workers-'));

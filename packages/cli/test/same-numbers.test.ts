@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { parquetToTable, tableToParquet } from '@neuronscope/core';
 import { createExplainer, DEFAULT_MODEL_DIR } from '@neuronscope/engine';
 import { describe, expect, it } from 'vitest';
-import { cli, HAS_SHARED, IMAGENET_LABELS, image, SQUEEZENET } from './helpers.js';
+import { requires } from '../../../test/support/env.js';
+import { cli, IMAGENET_LABELS, image, SQUEEZENET } from './helpers.js';
 
 const COLUMNS = [
   'correlation',
@@ -73,7 +74,7 @@ describe('one engine: explain, sweep and the API agree bit for bit', () => {
     await compare([], {}, boot);
   });
 
-  it.skipIf(!HAS_SHARED)('on SqueezeNet 1.1', async () => {
+  it('on SqueezeNet 1.1', requires('shared'), async () => {
     await compare(
       ['--model', SQUEEZENET, '--labels', IMAGENET_LABELS],
       { model: SQUEEZENET, labels: IMAGENET_LABELS },

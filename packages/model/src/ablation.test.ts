@@ -1,12 +1,12 @@
 import { UserError } from '@neuronscope/core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { requires } from '../../../test/support/env.js';
 import {
   buildModel,
+  defaultModelPath,
   floatInitializer,
-  hasShared,
   mobilenetPath,
-  skipMessage,
   squeezenetPath,
   tinyClassifier,
   tinyConvModel,
@@ -249,7 +249,51 @@ describe('AblationRunner on a tiny model', () => {
   });
 });
 
-describe.skipIf(!hasShared)(`channel masks on the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('channel masks on the embedded default model', () => {
+  it('an ablated channel is zero where the next conv reads it; all-ones leaves the logits unchanged to 1e-6', async () => {
+    const model = await loadModel(defaultModelPath);
+    const layers = await layerShapes(model, recordableLayers(model), [1, 1, 28, 28]);
+    const masked = withChannelMasks(
+      model.bytes,
+      layers.map((l) => ({ tensor: l.layer, channels: l.channels })),
+    );
+    const target = layers.findIndex((l) => l.layer === '/relu2_1/Relu_output_0');
+    const m = masked.masks[target]!;
+    const input = testInput([2, 1, 28, 28]);
+    const plain = await createSession(model.bytes, { threads: 2 });
+    const reference = data((await plain.run({ [model.inputName]: input }))[model.outputName]);
+    await plain.release();
+
+    const session = await createSession(withExtraOutputs(masked.bytes, [m.maskedTensor, m.tensor]), { threads: 2 });
+    const run = (off: number[]) => {
+      const feeds: Record<string, ort.Tensor> = { [model.inputName]: input };
+      for (const [i, mk] of masked.masks.entries()) {
+        feeds[mk.maskInput] = i === target ? mask(2, mk.channels, { 1: off }) : ones(2, mk.channels);
+      }
+      return session.run(feeds);
+    };
+    // Ablate three channels that are active in row 1 (a dead channel would prove nothing).
+    const probe = await run([]);
+    const active = Array.from({ length: m.channels }, (_, c) => c).filter((c) =>
+      channel(probe[m.tensor], 1, c).some((v) => v > 0),
+    );
+    const off = [active[0]!, active[3]!, active[6]!];
+    const out = await run(off);
+    await session.release();
+    const logits = data(out[model.outputName]);
+    const perRow = reference.length / 2;
+    expect(maxAbsDiff(logits.slice(0, perRow), reference.slice(0, perRow))).toBeLessThan(1e-6);
+    for (const c of off) expect(channel(out[m.maskedTensor], 1, c).every((v) => v === 0)).toBe(true);
+    const kept = active.find((c) => !off.includes(c))!;
+    expect(channel(out[m.maskedTensor], 1, kept)).toEqual(channel(out[m.tensor], 1, kept));
+    expect(maxAbsDiff(logits.slice(perRow), reference.slice(perRow))).toBeGreaterThan(1e-3);
+    const graph = decodeModel(masked.bytes).graph!;
+    const consumers = (graph.node ?? []).filter((n) => (n.input ?? []).includes(m.maskedTensor));
+    expect(consumers.map((n) => n.name)).toEqual(['/conv2_2/Conv']);
+  });
+});
+
+describe('channel masks on the shared models', requires('shared'), () => {
   it('squeezenet: an ablated channel is zero in its consumers; all-ones leaves the logits unchanged to 1e-6', async () => {
     const model = await loadModel(squeezenetPath);
     const layers = await layerShapes(model, recordableLayers(model), [1, 3, 224, 224]);

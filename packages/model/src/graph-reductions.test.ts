@@ -1,7 +1,8 @@
 import { type LayerInfo, type OutputMode, outputValue } from '@neuronscope/core';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hasShared, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { defaultModelPath, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
 import { withExtraOutputs } from './extra-outputs.js';
 import { defaultOpset, withReductions } from './graph-reductions.js';
 import { layerShapes, recordableLayers } from './layers.js';
@@ -127,7 +128,7 @@ async function compare(c: Case, batch: number, output: OutputMode) {
 describe('withReductions', () => {
   it('reads the default-domain opset from the bytes', async () => {
     expect(defaultOpset(tinyConvModel())).toBe(13);
-    if (hasShared) expect(defaultOpset((await loadModel(squeezenetPath)).bytes)).toBe(17);
+    expect(defaultOpset((await loadModel(defaultModelPath)).bytes)).toBe(17); // exported by torch, opset 17
   });
 
   it('keeps the original bytes and appends a fragment', () => {
@@ -153,7 +154,21 @@ describe('withReductions', () => {
     });
   }
 
-  describe.skipIf(!hasShared)('on SqueezeNet 1.1', () => {
+  it('matches float64 sums of the plain activations of the embedded default model over one batch', async () => {
+    const model = await loadModel(defaultModelPath);
+    const all = await layerShapes(model, recordableLayers(model), [1, 1, 28, 28]);
+    const c = {
+      bytes: model.bytes,
+      inputName: model.inputName,
+      outputName: model.outputName,
+      dims: [1, 1, 28, 28],
+      layers: [all[0]!, all[2]!, all[4]!],
+    };
+    const worst = await compare(c, 4, 'prob');
+    for (const [name, value] of Object.entries(worst)) expect(value, name).toBeLessThan(1e-6);
+  });
+
+  describe('on SqueezeNet 1.1', requires('shared'), () => {
     let c: Case;
     beforeAll(async () => {
       const model = await loadModel(squeezenetPath);

@@ -7,7 +7,8 @@ import { argmax, type Preprocessing, sha256, tensorDims, tensorOffset, UserError
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hasShared, imagesDir, mobilenetPath, sharedDir, skipMessage, squeezenetPath } from '../test/fixtures.js';
+import { has, requires } from '../../../test/support/env.js';
+import { imagesDir, mobilenetPath, sharedDir, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
 import { loadImage } from './image.js';
 import { loadLabels } from './labels.js';
 import { loadModel } from './load.js';
@@ -52,9 +53,10 @@ const prep = (overrides: Partial<Preprocessing> = {}): Preprocessing => ({
   ...overrides,
 });
 
-describe.skipIf(!hasShared)(`top-1 on the shared images (${hasShared ? 'present' : skipMessage})`, () => {
-  const expected = hasShared ? readmeTop1() : new Map<string, [string, string]>();
-  const images = hasShared ? readdirSync(imagesDir).filter((f) => /\.(png|jpe?g)$/i.test(f)) : [];
+describe('top-1 on the shared images', requires('shared'), () => {
+  // The suite's body runs while tests are collected, skipped or not.
+  const expected = has('shared') ? readmeTop1() : new Map<string, [string, string]>();
+  const images = has('shared') ? readdirSync(imagesDir).filter((f) => /\.(png|jpe?g)$/i.test(f)) : [];
 
   it('the README table covers every image', () => {
     expect(expected.size).toBe(12);
@@ -127,22 +129,6 @@ describe.skipIf(!hasShared)(`top-1 on the shared images (${hasShared ? 'present'
     expect(mismatches).toBe(0);
     // Not symmetric by accident: the two buffers differ as flat arrays.
     expect(a.tensor.data).not.toEqual(b.tensor.data);
-  });
-
-  it('rejects grayscale preprocessing for the 3-channel squeezenet', async () => {
-    const model = await loadModel(squeezenetPath);
-    expect(() => resolvePreprocessing({ grayscale: true }, model)).toThrow(UserError);
-    expect(() => resolvePreprocessing({ grayscale: true }, model)).toThrow(
-      /takes 3 input channels \(NCHW\) but grayscale preprocessing gives 1/,
-    );
-  });
-
-  it('rejects a truncated JPEG (first half of a real one)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ns-image-'));
-    const jpg = readFileSync(join(imagesDir, 'owl.jpg'));
-    const path = join(dir, 'half.jpg');
-    await writeFile(path, jpg.subarray(0, jpg.length >> 1));
-    await expectUserError(loadImage(path, prep()), /half\.jpg is a truncated or corrupt image \(.*premature end/i);
   });
 });
 
@@ -239,6 +225,26 @@ describe('loadImage on synthetic images', () => {
     const text = join(dir, 'notes.jpg');
     await writeFile(text, 'hello\n');
     await expectUserError(loadImage(text, prep()), /notes\.jpg is not an image/);
+  });
+
+  it('rejects grayscale preprocessing for a 3-channel model', async () => {
+    const path = join(dir, 'rgb.onnx');
+    await writeFile(path, tinyConvModel());
+    const model = await loadModel(path);
+    expect(() => resolvePreprocessing({ grayscale: true }, model)).toThrow(UserError);
+    expect(() => resolvePreprocessing({ grayscale: true }, model)).toThrow(
+      /takes 3 input channels \(NCHW\) but grayscale preprocessing gives 1/,
+    );
+  });
+
+  it('rejects a truncated JPEG (its first half)', async () => {
+    const noise = Buffer.from(Array.from({ length: 200 * 200 * 3 }, (_, i) => (i * 7919) % 251));
+    const jpg = await sharp(noise, { raw: { width: 200, height: 200, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    const path = join(dir, 'half.jpg');
+    await writeFile(path, jpg.subarray(0, jpg.length >> 1));
+    await expectUserError(loadImage(path, prep()), /half\.jpg is a truncated or corrupt image \(.*premature end/i);
   });
 
   it('rejects a truncated PNG', async () => {

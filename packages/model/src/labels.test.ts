@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { UserError } from '@neuronscope/core';
 import onnxProto from 'onnx-proto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hasShared, mobilenetPath, sharedDir, skipMessage, tinyClassifier } from '../test/fixtures.js';
+import { defaultModel, requires } from '../../../test/support/env.js';
+import { mobilenetPath, sharedDir, tinyClassifier } from '../test/fixtures.js';
 import { alignLabels, findClass, loadLabels, modelClassCount, resolveClass } from './labels.js';
 import { loadModel } from './load.js';
 
@@ -70,7 +71,13 @@ describe('loadLabels', () => {
     );
   });
 
-  it.skipIf(!hasShared)(`reads the shared ImageNet labels (${hasShared ? 'present' : skipMessage})`, async () => {
+  it("reads the default model's ten Fashion-MNIST classes", async () => {
+    const labels = await loadLabels(defaultModel.labels);
+    expect(labels).toHaveLength(10);
+    expect([labels[0], labels[9]]).toEqual(['T-shirt/top', 'Ankle boot']);
+  });
+
+  it('reads the shared ImageNet labels', requires('shared'), async () => {
     const labels = await loadLabels(`${sharedDir}models/imagenet_classes.txt`);
     expect(labels).toHaveLength(1000);
     expect(labels[0]).toMatch(/^tench/);
@@ -118,7 +125,7 @@ describe('labels against the number of outputs', () => {
     expect(await modelClassCount(model, [2, 3, 8, 8])).toBe(5);
   });
 
-  it.skipIf(!hasShared)('mobilenetv2: 1001 outputs need the 1000-line file with --background', async () => {
+  it('mobilenetv2: 1001 outputs need the 1000-line file with --background', requires('shared'), async () => {
     const model = await loadModel(mobilenetPath);
     const count = await modelClassCount(model, [1, 3, 224, 224]);
     expect(count).toBe(1001);
@@ -180,7 +187,7 @@ describe('finding a class from user text', () => {
     expect(miss.message).toMatch(/did you mean 'macaw' \(6\)\?$/);
   });
 
-  it.skipIf(!hasShared)('on the ImageNet labels: hotdog, hot dog and red hot are 934', async () => {
+  it('on the ImageNet labels: hotdog, hot dog and red hot are 934', requires('shared'), async () => {
     const imagenet = await loadLabels(`${sharedDir}models/imagenet_classes.txt`);
     for (const text of ['hotdog', 'hot dog', 'red hot']) expect(resolveClass(text, imagenet)).toBe(934);
     expect(resolveClass('macaw', imagenet)).toBe(88);

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LayerInfo, UserError } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
+import { requires } from '../../../test/support/env.js';
 import {
   buildModel,
+  defaultModelPath,
   floatInitializer,
-  hasShared,
   mobilenetPath,
-  skipMessage,
   squeezenetPath,
   tinyConvModel,
   tinyResNet,
@@ -19,7 +19,7 @@ import { loadModel } from './load.js';
 import { layerAliases, scopedNamePaths } from './module-paths.js';
 import { type GraphNode, topologicalOrder } from './onnx-graph.js';
 
-describe.skipIf(!hasShared)(`recordable layers of the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('recordable layers of the shared models', requires('shared'), () => {
   it('squeezenet: 26 Conv layers, each recorded at its Relu, in depth order', async () => {
     const model = await loadModel(squeezenetPath);
     const layers = recordableLayers(model);
@@ -58,6 +58,24 @@ describe.skipIf(!hasShared)(`recordable layers of the shared models (${hasShared
       [32, 112, 112],
       [32, 112, 112],
       [16, 112, 112],
+    ]);
+  });
+});
+
+describe('recordable layers of the embedded default model', () => {
+  it('five Conv layers, each recorded at its Relu; 2x2 max-pooling halves the size after each block', async () => {
+    const model = await loadModel(defaultModelPath);
+    const layers = recordableLayers(model);
+    expect(layers.map((l) => [l.layer, l.convNode, l.op])).toEqual(
+      ['1_1', '1_2', '2_1', '2_2', '3_1'].map((b) => [`/relu${b}/Relu_output_0`, `/conv${b}/Conv`, 'Relu']),
+    );
+    const shapes = await layerShapes(model, layers, [1, 1, 28, 28]);
+    expect(shapes.map((l) => [l.layerIndex, l.channels, l.height, l.width])).toEqual([
+      [0, 16, 28, 28],
+      [1, 16, 28, 28],
+      [2, 32, 14, 14],
+      [3, 32, 14, 14],
+      [4, 64, 7, 7],
     ]);
   });
 });
@@ -275,7 +293,7 @@ describe('every tensor as a layer, and PyTorch module paths', () => {
   });
 });
 
-describe.skipIf(!hasShared)(`layer specs on the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('layer specs on the shared models', requires('shared'), () => {
   it('squeezenet: features.12* selects Fire module 12 (its three ReLUs; with every tensor, the Convs and Concat too)', async () => {
     const model = await loadModel(squeezenetPath);
     const dims = [1, 3, 224, 224];

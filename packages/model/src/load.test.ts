@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '@neuronscope/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { requires } from '../../../test/support/env.js';
 import {
   buildModel,
+  defaultModelPath,
   floatInitializer,
-  hasShared,
   mobilenetPath,
-  skipMessage,
   squeezenetPath,
   tinyConvModel,
   valueInfo,
@@ -26,7 +26,7 @@ async function expectUserError(promise: Promise<unknown>, pattern: RegExp): Prom
   expect((err as Error).message).not.toContain('\n');
 }
 
-describe.skipIf(!hasShared)(`loadModel on the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('loadModel on the shared models', requires('shared'), () => {
   it('reads squeezenet: input, dynamic batch, NCHW 3x224x224', async () => {
     const m = await loadModel(squeezenetPath);
     expect(m.inputName).toBe('input');
@@ -53,6 +53,24 @@ describe.skipIf(!hasShared)(`loadModel on the shared models (${hasShared ? 'pres
     expect(m.outputDims).toEqual([null, 1001]);
     expect(m.layout).toBe('NCHW');
     expect(m.dynamicBatch).toBe(true);
+  });
+});
+
+describe('loadModel on the embedded default model', () => {
+  it('reads fashion-vgg: input, dynamic batch, NCHW 1x28x28, five 3x3 convs, the hash of its model card', async () => {
+    const m = await loadModel(defaultModelPath);
+    expect([m.inputName, m.outputName]).toEqual(['input', 'logits']);
+    expect(m.inputDims).toEqual([null, 1, 28, 28]);
+    expect(m.outputDims).toEqual([null, 10]);
+    expect(m.dynamicBatch).toBe(true);
+    expect(m.batch).toBeNull();
+    expect(m.layout).toBe('NCHW');
+    expect([m.channels, m.height, m.width]).toEqual([1, 28, 28]);
+    expect(m.sha256).toBe('59ce1835887e26b500c68fa716a0403d86aebcb06652dc1023abdf4ac8c72ef4');
+    const convs = m.graph.nodes.filter((n) => n.opType === 'Conv');
+    expect(convs).toHaveLength(5);
+    expect(convs[0]!.attributes).toMatchObject({ kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] });
+    expect(m.graph.initializers.get(convs[0]!.inputs[1]!)).toEqual([16, 1, 3, 3]);
   });
 });
 

@@ -5,15 +5,8 @@ import { argmax, type OutputKind, type OutputMode, outputValue } from '@neuronsc
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  hasShared,
-  imagesDir,
-  type NodeSpec,
-  sharedDir,
-  skipMessage,
-  squeezenetPath,
-  tinyClassifier,
-} from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { imagesDir, type NodeSpec, sharedDir, squeezenetPath, tinyClassifier } from '../test/fixtures.js';
 import { withExtraOutputs } from './extra-outputs.js';
 import { withReductions } from './graph-reductions.js';
 import { loadImage } from './image.js';
@@ -195,7 +188,7 @@ describe('output kinds of tiny classifiers', () => {
   });
 });
 
-describe.skipIf(!hasShared)(`SqueezeNet with a Softmax appended (${hasShared ? 'present' : skipMessage})`, () => {
+describe('SqueezeNet with a Softmax appended', requires('shared'), () => {
   it('the parrot is a macaw at p ~ 0.99 from the pre-softmax logits, not softmax(softmax) = 0.0027', async () => {
     const original = await loadModel(squeezenetPath);
     const proto = onnx.ModelProto.decode(original.bytes);

@@ -1,7 +1,8 @@
 import { UserError } from '@neuronscope/core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { hasShared, skipMessage, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { defaultModelPath, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
 import { decodeModel } from './ablation.js';
 import { loadModel } from './load.js';
 import { initializerValues, normalGenerator, randomizeTopConvs } from './randomize.js';
@@ -78,24 +79,40 @@ describe('randomizeTopConvs on a tiny model', () => {
   });
 });
 
-describe.skipIf(!hasShared)(`randomizeTopConvs on squeezenet (${hasShared ? 'present' : skipMessage})`, () => {
-  it('changes the weights and biases of the top 2 convs only, keeping their scale', async () => {
-    const model = await loadModel(squeezenetPath);
-    const result = randomizeTopConvs(model.bytes, { fromTop: 2, seed: 3 });
-    expect(result.convCount).toBe(26);
-    const names = result.randomized.flatMap((r) => r.initializers.map((i) => i.name));
-    expect(names).toHaveLength(4);
-    expect(changed(model.bytes, result.bytes).sort()).toEqual([...names].sort());
-    const after = initializers(result.bytes);
-    for (const r of result.randomized) {
-      for (const i of r.initializers) {
-        const v = after.get(i.name)!;
-        const mean = v.reduce((a, b) => a + b, 0) / v.length;
-        const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
-        if (v.length > 1000) expect(Math.abs(std / i.std - 1)).toBeLessThan(0.1);
-      }
+/** Weights and biases of the top 2 convs of `path`, and only those, change; their spread stays the layer's. */
+async function checkTopTwo(path: string, convs: number) {
+  const model = await loadModel(path);
+  const result = randomizeTopConvs(model.bytes, { fromTop: 2, seed: 3 });
+  expect(result.convCount).toBe(convs);
+  const names = result.randomized.flatMap((r) => r.initializers.map((i) => i.name));
+  expect(names).toHaveLength(4);
+  expect(changed(model.bytes, result.bytes).sort()).toEqual([...names].sort());
+  const after = initializers(result.bytes);
+  for (const r of result.randomized) {
+    for (const i of r.initializers) {
+      const v = after.get(i.name)!;
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      const std = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+      if (v.length > 1000) expect(Math.abs(std / i.std - 1)).toBeLessThan(0.1);
     }
-    const reloaded = await createSession(result.bytes);
-    await reloaded.release();
+  }
+  const reloaded = await createSession(result.bytes);
+  await reloaded.release();
+  return result;
+}
+
+describe('randomizeTopConvs on the embedded default model', () => {
+  it('changes the weights and biases of conv3_1 and conv2_2 only, keeping their scale', async () => {
+    const result = await checkTopTwo(defaultModelPath, 5);
+    expect(result.randomized.map((r) => r.initializers.map((i) => i.name))).toEqual([
+      ['conv3_1.weight', 'conv3_1.bias'],
+      ['conv2_2.weight', 'conv2_2.bias'],
+    ]);
+  });
+});
+
+describe('randomizeTopConvs on squeezenet', requires('shared'), () => {
+  it('changes the weights and biases of the top 2 convs only, keeping their scale', async () => {
+    await checkTopTwo(squeezenetPath, 26);
   });
 });

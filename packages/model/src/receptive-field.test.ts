@@ -5,10 +5,12 @@ import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { hasShared, mobilenetPath, skipMessage, squeezenetPath, tinyResNet } from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { defaultModelPath, mobilenetPath, squeezenetPath, tinyResNet } from '../test/fixtures.js';
 import { withExtraOutputs } from './extra-outputs.js';
 import { loadImage } from './image.js';
 import { allTensorLayers, layerShapes, recordableLayers } from './layers.js';
+import { type LoadedModel, loadModel } from './load.js';
 import { graphView } from './onnx-graph.js';
 import { PREPROCESSING_PRESETS } from './preprocess.js';
 import { inputToImage, type PixelBox, type ReceptiveField, receptiveFields, unitBox } from './receptive-field.js';
@@ -162,6 +164,85 @@ function perUnit(
 
 const allPixels = (H: number, W: number) =>
   Array.from({ length: H * W }, (_, i) => [Math.floor(i / W), i % W] as [number, number]);
+
+/**
+ * Against the empirical fields of `names` (square NCHW input of `size` and `channels`, changed at `pixels`): every
+ * unit that a pixel changes has that pixel in its box, the boxes are not loose, and `linear` (a tensor linear in the
+ * input, or null) changes exactly at the units whose box holds the pixel.
+ */
+async function expectFieldsHold(
+  m: LoadedModel,
+  channels: number,
+  size: number,
+  names: string[],
+  pixels: [number, number][],
+  linear: string | null,
+) {
+  const fields = receptiveFields(m, { height: size, width: size, layout: 'NCHW' });
+  const empirical = await empiricalFields(
+    m.bytes,
+    { channels, height: size, width: size, layout: 'NCHW' },
+    names,
+    pixels,
+    m.inputName,
+  );
+  for (const name of names) {
+    const field = fields.get(name)!;
+    const entry = empirical.get(name)!;
+    let changes = 0;
+    let widest = 0;
+    for (const unit of perUnit(field, entry, pixels, size, size)) {
+      for (const [y, x] of unit.hits) {
+        changes++;
+        expect(contains(unit.box, y, x), `${name} unit (${unit.y}, ${unit.x}) changed by (${y}, ${x})`).toBe(true);
+      }
+    }
+    // The analytic field is not loose: some pixel changes a unit near the edge of the box.
+    entry.changed.forEach((set, k) => {
+      const [py] = pixels[k]!;
+      for (const u of set) {
+        const y = Math.floor(u / entry.w);
+        const top = field.rows.start + y * field.rows.jump;
+        widest = Math.max(widest, Math.abs(py - (top + (field.rows.size - 1) / 2)) * 2 + 1);
+      }
+    });
+    expect(changes, name).toBeGreaterThan(0);
+    expect(widest, name).toBeGreaterThan(0.5 * Math.min(field.rows.size, size));
+    if (name === linear) {
+      // Linear in the input: a pixel changes exactly the units whose box holds it.
+      entry.changed.forEach((set, k) => {
+        const [py, px] = pixels[k]!;
+        const expected = new Set<number>();
+        for (let u = 0; u < entry.h * entry.w; u++) {
+          if (contains(unitBox(field, Math.floor(u / entry.w), u % entry.w, size, size), py, px)) expected.add(u);
+        }
+        expect([...set].sort((a, b) => a - b)).toEqual([...expected].sort((a, b) => a - b));
+      });
+    }
+  }
+}
+
+describe('receptive fields of the embedded default model', () => {
+  it('hand-computed along the VGG blocks: a 3x3 conv (pad 1) adds 2 jumps, a 2x2 max-pool doubles the jump', async () => {
+    const m = await loadModel(defaultModelPath);
+    const fields = receptiveFields(m, { height: 28, width: 28, layout: 'NCHW' });
+    const rows = recordableLayers(m).map((l) => fields.get(l.layer)!.rows);
+    expect(rows).toEqual([
+      { jump: 1, size: 3, start: -1, units: 28 }, // conv1_1
+      { jump: 1, size: 5, start: -2, units: 28 }, // conv1_2: 3 + 2
+      { jump: 2, size: 10, start: -4, units: 14 }, // pool1 (5 + 1, jump 2), conv2_1: 6 + 2·2
+      { jump: 2, size: 14, start: -6, units: 14 }, // conv2_2: 10 + 2·2
+      { jump: 4, size: 24, start: -10, units: 7 }, // pool2 (14 + 2, jump 4), conv3_1: 16 + 2·4
+    ]);
+    expect(recordableLayers(m).every((l) => fields.get(l.layer)!.global === false)).toBe(true);
+  });
+
+  it('every unit that any pixel changes has that pixel in its box; conv1_1 before its Relu exactly', async () => {
+    const m = await loadModel(defaultModelPath);
+    const names = ['/conv1_1/Conv_output_0', ...recordableLayers(m).map((l) => l.layer)];
+    await expectFieldsHold(m, 1, 28, names, allPixels(28, 28), '/conv1_1/Conv_output_0');
+  });
+});
 
 describe('receptive fields of small built models, against the empirical field', () => {
   it('a plain chain (asymmetric Pad, strided Conv, ceil-mode MaxPool, Concat of 1x1 and 3x3, SAME AveragePool, Add): exactly the box', async () => {
@@ -332,9 +413,8 @@ function probes(H: number, W: number, step: number): [number, number][] {
   return list;
 }
 
-describe.skipIf(!hasShared)(`receptive fields of the shared models (${hasShared ? 'present' : skipMessage})`, () => {
+describe('receptive fields of the shared models', requires('shared'), () => {
   it('squeezenet: hand-computed values along the Fire modules', async () => {
-    const { loadModel } = await import('./load.js');
     const m = await loadModel(squeezenetPath);
     const fields = receptiveFields(m, { height: 224, width: 224, layout: 'NCHW' });
     const layers = recordableLayers(m);
@@ -353,58 +433,14 @@ describe.skipIf(!hasShared)(`receptive fields of the shared models (${hasShared 
   });
 
   it('squeezenet: every unit that a pixel changes has that pixel in its box; conv1 before its Relu exactly', async () => {
-    const { loadModel } = await import('./load.js');
     const m = await loadModel(squeezenetPath);
-    const fields = receptiveFields(m, { height: 224, width: 224, layout: 'NCHW' });
     const layers = recordableLayers(m);
     const conv1 = '/features/features.0/Conv_output_0';
     const names = [conv1, ...[0, 3, 6, 12, 18, 25].map((i) => layers[i]!.layer)];
-    const pixels = probes(224, 224, 37);
-    const empirical = await empiricalFields(
-      m.bytes,
-      { channels: 3, height: 224, width: 224, layout: 'NCHW' },
-      names,
-      pixels,
-      'input',
-    );
-    for (const name of names) {
-      const field = fields.get(name)!;
-      const entry = empirical.get(name)!;
-      let changes = 0;
-      let widest = 0;
-      for (const unit of perUnit(field, entry, pixels, 224, 224)) {
-        for (const [y, x] of unit.hits) {
-          changes++;
-          expect(contains(unit.box, y, x), `${name} unit (${unit.y}, ${unit.x}) changed by (${y}, ${x})`).toBe(true);
-        }
-      }
-      // The analytic field is not loose: some pixel changes a unit near the edge of the box.
-      entry.changed.forEach((set, k) => {
-        const [py] = pixels[k]!;
-        for (const u of set) {
-          const y = Math.floor(u / entry.w);
-          const top = field.rows.start + y * field.rows.jump;
-          widest = Math.max(widest, Math.abs(py - (top + (field.rows.size - 1) / 2)) * 2 + 1);
-        }
-      });
-      expect(changes, name).toBeGreaterThan(0);
-      expect(widest, name).toBeGreaterThan(0.5 * Math.min(field.rows.size, 224));
-      if (name === conv1) {
-        // Linear in the input: a pixel changes exactly the units whose box holds it.
-        entry.changed.forEach((set, k) => {
-          const [py, px] = pixels[k]!;
-          const expected = new Set<number>();
-          for (let u = 0; u < entry.h * entry.w; u++) {
-            if (contains(unitBox(field, Math.floor(u / entry.w), u % entry.w, 224, 224), py, px)) expected.add(u);
-          }
-          expect([...set].sort((a, b) => a - b)).toEqual([...expected].sort((a, b) => a - b));
-        });
-      }
-    }
+    await expectFieldsHold(m, 3, 224, names, probes(224, 224, 37), conv1);
   });
 
   it('mobilenetv2: explicit Pad nodes, depthwise convolutions and residual Adds keep every change inside the box', async () => {
-    const { loadModel } = await import('./load.js');
     const m = await loadModel(mobilenetPath);
     const fields = receptiveFields(m, { height: 224, width: 224, layout: 'NCHW' });
     const layers = recordableLayers(m);

@@ -1,7 +1,8 @@
 import { UserError } from '@neuronscope/core';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { hasShared, mobilenetPath, skipMessage, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { defaultModelPath, mobilenetPath, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
 import { graphOutputNames, withExtraOutputs } from './extra-outputs.js';
 import { recordableLayers } from './layers.js';
 import { loadModel } from './load.js';
@@ -64,39 +65,49 @@ describe('createSession', () => {
   });
 });
 
-describe.skipIf(!hasShared)(`recorded outputs on the shared models (${hasShared ? 'present' : skipMessage})`, () => {
-  for (const [name, path] of [
-    ['squeezenet', squeezenetPath],
-    ['mobilenetv2', mobilenetPath],
-  ] as const) {
-    it(`${name}: added outputs come back, logits unchanged, same values at every optimization level`, async () => {
-      const model = await loadModel(path);
-      const layers = recordableLayers(model).map((l) => l.layer);
-      // Also ask for a Conv output that a Relu/Clip follows: that blocks Conv+activation fusion, which must
-      // not change any value either.
-      const convOutputs = model.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.outputs[0]!);
-      const names = [...layers, convOutputs[0]!];
-      const input = { [model.inputName]: testInput([2, 3, 224, 224]) };
+/**
+ * The model at `path` (input `dims`): the recorded layers added as outputs come back, the logits do not change, and
+ * the values are the same at every optimization level.
+ */
+function recordedOutputsTest(name: string, path: string, dims: number[]) {
+  it(`${name}: added outputs come back, logits unchanged, same values at every optimization level`, async () => {
+    const model = await loadModel(path);
+    const layers = recordableLayers(model).map((l) => l.layer);
+    // Also ask for a Conv output that a Relu/Clip follows: that blocks Conv+activation fusion, which must
+    // not change any value either.
+    const convOutputs = model.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.outputs[0]!);
+    const names = [...layers, convOutputs[0]!];
+    const input = { [model.inputName]: testInput(dims) };
 
-      const plain = await createSession(model.bytes, { threads: 2 });
-      const reference = await plain.run(input);
-      await plain.release();
+    const plain = await createSession(model.bytes, { threads: 2 });
+    const reference = await plain.run(input);
+    await plain.release();
 
-      const results: Record<string, ort.Tensor>[] = [];
-      for (const optimization of ['all', 'disabled'] as const) {
-        const session = await createSession(withExtraOutputs(model.bytes, names), { threads: 2, optimization });
-        expect(session.outputNames).toEqual([model.outputName, ...names]);
-        const out = await session.run(input);
-        expect(maxAbsDiff(out[model.outputName], reference[model.outputName])).toBeLessThan(1e-5);
-        for (const n of names) expect(out[n]?.dims.length).toBe(4);
-        results.push(out);
-        await session.release();
-      }
-      // Kernels differ between levels (fused, NCHWc), so compare relative to each tensor's magnitude.
-      for (const n of names) {
-        const [all, disabled] = [results[0]![n], results[1]![n]];
-        expect(maxAbsDiff(all, disabled)).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(disabled)));
-      }
-    });
-  }
+    const results: Record<string, ort.Tensor>[] = [];
+    for (const optimization of ['all', 'disabled'] as const) {
+      const session = await createSession(withExtraOutputs(model.bytes, names), { threads: 2, optimization });
+      expect(session.outputNames).toEqual([model.outputName, ...names]);
+      const out = await session.run(input);
+      // Unchanged up to float32 reassociation, relative to the logits' scale.
+      const scale = Math.max(1, maxAbs(reference[model.outputName]));
+      expect(maxAbsDiff(out[model.outputName], reference[model.outputName])).toBeLessThan(1e-5 * scale);
+      for (const n of names) expect(out[n]?.dims.length).toBe(4);
+      results.push(out);
+      await session.release();
+    }
+    // Kernels differ between levels (fused, NCHWc), so compare relative to each tensor's magnitude.
+    for (const n of names) {
+      const [all, disabled] = [results[0]![n], results[1]![n]];
+      expect(maxAbsDiff(all, disabled)).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(disabled)));
+    }
+  });
+}
+
+describe('recorded outputs on the embedded default model', () => {
+  recordedOutputsTest('fashion-vgg', defaultModelPath, [2, 1, 28, 28]);
+});
+
+describe('recorded outputs on the shared models', requires('shared'), () => {
+  recordedOutputsTest('squeezenet', squeezenetPath, [2, 3, 224, 224]);
+  recordedOutputsTest('mobilenetv2', mobilenetPath, [2, 3, 224, 224]);
 });

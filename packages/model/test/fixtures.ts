@@ -2,22 +2,21 @@
  * Test fixtures: where the shared real models and images live, and tiny ONNX models built in memory.
  * Kept out of src/ so that it is not part of the build.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
+import { defaultModel, shared } from '../../../test/support/env.js';
 import { joinBytes, lengthDelimited, wireFields } from '../src/wire.js';
 
 const { onnx } = onnxProto;
 
-/** /work/shared (models and images), beside the repository; tests that need it skip without it. */
-export const sharedDir = fileURLToPath(new URL('../../../../shared/', import.meta.url));
-export const hasShared = existsSync(`${sharedDir}models/squeezenet1_1.onnx`);
-export const skipMessage = `shared data not found at ${sharedDir} (needs models/ and images/): skipped`;
-export const squeezenetPath = `${sharedDir}models/squeezenet1_1.onnx`;
-export const mobilenetPath = `${sharedDir}models/mobilenetv2_1.0_224.onnx`;
-export const imagesDir = `${sharedDir}images/`;
-/** The embedded default model (Fashion-MNIST VGG, 28x28 grayscale) and its images, in the cli package. */
-export const defaultModelDir = fileURLToPath(new URL('../../engine/default-model/', import.meta.url));
+/** The shared real models and images (test/support/env.ts); tests that need them ask with `requires('shared')`. */
+export const sharedDir = shared.dir;
+export const squeezenetPath = shared.squeezenet;
+export const mobilenetPath = shared.mobilenet;
+export const imagesDir = shared.imagesDir;
+
+/** The embedded default model (packages/engine/default-model): a real trained CNN that is always in the repository. */
+export const defaultModelPath = defaultModel.model;
+export const defaultModelDir = defaultModel.dir;
 
 const FLOAT = 1;
 

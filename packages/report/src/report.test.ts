@@ -1,8 +1,6 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   type LayerSummary,
   makeTable,
@@ -14,13 +12,12 @@ import {
 } from '@neuronscope/core';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { requires, shared } from '../../../test/support/env.js';
 import { renderReport, sections } from './index.js';
 import type { NeuronsTable } from './neurons.js';
 
-/** ../shared beside the repository: real photos, absent on a bare clone. */
-const SHARED_CAT = fileURLToPath(new URL('../../../../shared/images/cat.png', import.meta.url));
-const HAS_SHARED = existsSync(SHARED_CAT);
-if (!HAS_SHARED) console.warn(`skipping the real-photo report test: ${SHARED_CAT} not found (../shared absent)`);
+/** A real photo of ../shared (test/support/env.ts). */
+const SHARED_CAT = shared.image('cat.png');
 
 const EVIL = `<script>alert(1)</script>"'&`;
 const EVIL_ESCAPED = '&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;';
@@ -582,7 +579,7 @@ describe('renderReport', () => {
     await expect(renderReport({ summary, imagePath: `${other}.missing` })).rejects.toThrow(/image not found/);
   });
 
-  it.skipIf(!HAS_SHARED)('renders a real photo (../shared/images/cat.png)', async () => {
+  it('renders a real photo (../shared/images/cat.png)', requires('shared'), async () => {
     const { readFile } = await import('node:fs/promises');
     const real = makeSummary(sha256(await readFile(SHARED_CAT)));
     const out = await renderReport({ summary: real, imagePath: SHARED_CAT, neurons: makeNeurons(real) });

@@ -6,6 +6,11 @@ const esc = (s: unknown) =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const num = (x: number | null | undefined, digits = 3) =>
   x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
+/**
+ * The metrics' colours: the per-image report's Okabe-Ito pair (packages/report/src/charts.ts), so that blue means
+ * correlation and orange precision in both reports.
+ */
+const COLOURS = { correlation: '#0072B2', precision: '#E69F00' } as const;
 const ci = (v: { mean: number; low: number; high: number }) =>
   `${num(v.mean)} <span class="ci">[${num(v.low)}, ${num(v.high)}]</span>`;
 
@@ -21,7 +26,7 @@ function forest(r: ComparisonRow): string {
   const base = Number.isFinite(r.baseline)
     ? `<line x1="${x(r.baseline)}" x2="${x(r.baseline)}" y1="2" y2="22" stroke="#999" stroke-dasharray="2,2"/>`
     : '';
-  return `<svg width="${w}" height="24" role="img" aria-label="intervals"><line x1="${x(0.5)}" x2="${x(0.5)}" y1="0" y2="24" stroke="#ddd"/>${base}${bar(r.correlation, 8, '#c0392b')}${bar(r.precision, 16, '#2c6fbb')}</svg>`;
+  return `<svg width="${w}" height="24" role="img" aria-label="intervals"><line x1="${x(0.5)}" x2="${x(0.5)}" y1="0" y2="24" stroke="#ddd"/>${base}${bar(r.correlation, 8, COLOURS.correlation)}${bar(r.precision, 16, COLOURS.precision)}</svg>`;
 }
 
 /** `sweep/report.html`: the dataset-level answers of a sweep, self-contained. */
@@ -57,7 +62,7 @@ target: ${esc(s.target.mode === 'class' ? `class ${s.target.class}` : s.target.m
 (by label, else by prediction) against all others. For each image, the mean selectivity for its target class of the
 neurons selected by each metric; below, the mean over images with a 95% bootstrap interval, the paired difference
 (precision − correlation), and the mean over all of the layer's neurons (baseline).</p>
-<p class="key"><span style="background:#c0392b"></span>correlation<span style="background:#2c6fbb"></span>precision<span style="border-left:1px dashed #999"></span>baseline (AUROC axis 0.3 – 1, grey line at 0.5)</p>
+<p class="key"><span style="background:${COLOURS.correlation}"></span>correlation<span style="background:${COLOURS.precision}"></span>precision<span style="border-left:1px dashed #999"></span>baseline (AUROC axis 0.3 – 1, grey line at 0.5)</p>
 <table><tr><th>layer</th><th>images</th><th>correlation</th><th>precision</th><th>difference</th><th>precision higher</th><th>baseline</th><th></th></tr>
 ${a.rows
   .map(

@@ -3,18 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { idx } from '../test/idx.js';
 import { loadSweepConfig } from './config.js';
 import { idxStem, readIdxImages, readIdxLabels } from './idx.js';
 import { encodePng } from './png.js';
 import { globToRegExp, listItems, resolveSource } from './source.js';
 import { aurocByGroup, averageRanks, bootstrapMean } from './stats.js';
-
-function idx(magic: number, dims: number[], data: number[]): Buffer {
-  const head = Buffer.alloc(4 + 4 * dims.length);
-  head.writeUInt32BE(magic, 0);
-  for (const [i, d] of dims.entries()) head.writeUInt32BE(d, 4 + 4 * i);
-  return Buffer.concat([head, Buffer.from(data)]);
-}
 
 describe('IDX files', () => {
   it('reads images and labels, gzipped or not, and names them by index', async () => {

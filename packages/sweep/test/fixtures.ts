@@ -1,7 +1,7 @@
 /**
  * Fixtures of the sweep tests: a tiny CNN for 28x28 grey images built in memory (fast, and independent of the
- * embedded default model), the Fashion-MNIST test set from Debian's dataset-fashion-mnist, a Redis server on a
- * free port, and the built CLI.
+ * embedded default model), a Redis server on a free port, and the built CLI. The small IDX dataset the sweeps read
+ * is written by idx.ts; the real Fashion-MNIST test set, for the end-to-end sweep, is in test/support/env.ts.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -13,14 +13,6 @@ import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
-
-export const FASHION = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
-export const HAS_FASHION = existsSync(FASHION);
-if (!HAS_FASHION)
-  console.warn(`skipping sweep tests over Fashion-MNIST: ${FASHION} not found (apt-get install dataset-fashion-mnist)`);
-
-/** The embedded default model, when it has been generated (packages/engine/default-model/model.json). */
-export const DEFAULT_MODEL = existsSync(fileURLToPath(new URL('../../cli/default-model/model.json', import.meta.url)));
 
 export const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
 if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first (npm test does)`);
@@ -154,9 +146,6 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
     await new Promise((r) => setTimeout(r, 50));
   }
 }
-
-export const HAS_REDIS = spawnSync('redis-server', ['--version']).status === 0;
-if (!HAS_REDIS) console.warn('skipping queue tests: redis-server not on PATH (apt-get install redis-server)');
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

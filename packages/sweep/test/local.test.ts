@@ -4,15 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { columnValues, readParquetFile } from '@neuronscope/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, DEFAULT_MODEL, FASHION, HAS_FASHION, spawnCli, until, writeTinyModel } from './fixtures.js';
+import { fashionMnist, requires } from '../../../test/support/env.js';
+import { cli, FASHION_LABELS, spawnCli, until, writeTinyModel } from './fixtures.js';
+import { type MiniIdx, writeMiniIdx } from './idx.js';
 
 const TABLES = ['neurons', 'images', 'aggregate', 'selection', 'selectivity'];
 const bytes = (out: string, table: string) => readFileSync(join(out, 'sweep', `${table}.parquet`));
 const partsDone = async (out: string) =>
   (await readdir(join(out, 'sweep', 'parts')).catch(() => [] as string[])).filter((f) => f.endsWith('.parquet')).length;
 
-describe.skipIf(!HAS_FASHION)('a local sweep over 30 Fashion-MNIST images', () => {
+describe('a local sweep over a small IDX file of 30 images', () => {
   let dir: string;
+  let mini: MiniIdx;
   let model: string[];
   let common: string[];
   let reference: string;
@@ -20,7 +23,8 @@ describe.skipIf(!HAS_FASHION)('a local sweep over 30 Fashion-MNIST images', () =
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ns-sweep-'));
     model = await writeTinyModel(dir);
-    common = ['--source', FASHION, '--limit', '30', ...model, '-n', '8', '--top-k', '3', '-q'];
+    mini = await writeMiniIdx(dir);
+    common = ['--source', mini.images, ...model, '-n', '8', '--top-k', '3', '-q'];
     reference = join(dir, 'reference');
     const r = cli(['sweep', ...common, '--out', reference, '--cache-dir', join(dir, 'cache-ref')]);
     expect(r.stderr).toBe('');
@@ -33,11 +37,11 @@ describe.skipIf(!HAS_FASHION)('a local sweep over 30 Fashion-MNIST images', () =
     expect(names).toHaveLength(30);
     expect(new Set(names).size).toBe(30);
     expect([...names]).toEqual([...names].sort());
-    expect(names[0]).toBe('t10k:0000');
+    expect(names[0]).toBe('mini:00');
     expect(columnValues<string>(images, 'status').every((s) => s === 'ok')).toBe(true);
-    // Fashion-MNIST's first test labels.
-    expect(Array.from(columnValues<number>(images, 'label')).slice(0, 5)).toEqual([9, 2, 1, 1, 6]);
-    expect(columnValues<string>(images, 'label_name')[0]).toBe('Ankle boot');
+    // The labels file beside the images.
+    expect(Array.from(columnValues<number>(images, 'label'))).toEqual(mini.labels);
+    expect(columnValues<string>(images, 'label_name')[9]).toBe(FASHION_LABELS[mini.labels[9]!]);
     const neurons = await readParquetFile(join(reference, 'sweep', 'neurons.parquet'));
     // conv1 (8) + conv2 (16) + conv3 (10) channels per image.
     expect(neurons.numRows).toBe(30 * 34);
@@ -103,9 +107,9 @@ describe.skipIf(!HAS_FASHION)('a local sweep over 30 Fashion-MNIST images', () =
   it('records a bad image with its error and goes on', async () => {
     const folder = join(dir, 'folder');
     await mkdir(join(folder, 'sub'), { recursive: true });
-    const pngs = join(reference, 'sweep', 'images', 't10k');
-    await copyFile(join(pngs, '0000.png'), join(folder, 'a.png'));
-    await copyFile(join(pngs, '0001.png'), join(folder, 'sub', 'b.png'));
+    const pngs = join(reference, 'sweep', 'images', 'mini');
+    await copyFile(join(pngs, '00.png'), join(folder, 'a.png'));
+    await copyFile(join(pngs, '01.png'), join(folder, 'sub', 'b.png'));
     await writeFile(join(folder, 'broken.png'), 'not an image');
     const out = join(dir, 'bad');
     const r = cli(['sweep', '--source', folder, ...model, '-n', '8', '--top-k', '3', '--out', out, '--json']);
@@ -119,10 +123,10 @@ describe.skipIf(!HAS_FASHION)('a local sweep over 30 Fashion-MNIST images', () =
   });
 
   it('reads a manifest and a YAML configuration, with flags overriding it', async () => {
-    const pngs = join(reference, 'sweep', 'images', 't10k');
+    const pngs = join(reference, 'sweep', 'images', 'mini');
     await writeFile(
       join(dir, 'list.csv'),
-      `path,label\n${join(pngs, '0000.png')},Ankle boot\n${join(pngs, '0002.png')},1\n`,
+      `path,label\n${join(pngs, '00.png')},Ankle boot\n${join(pngs, '02.png')},1\n`,
     );
     const [, modelPath, , labelsPath] = model;
     await writeFile(
@@ -155,10 +159,22 @@ describe.skipIf(!HAS_FASHION)('a local sweep over 30 Fashion-MNIST images', () =
   });
 });
 
-describe.skipIf(!HAS_FASHION || !DEFAULT_MODEL)('a sweep with the embedded default model', () => {
+describe('a sweep of Fashion-MNIST with the embedded default model', requires('fashion-mnist'), () => {
   it('names the Fashion-MNIST classes and mostly predicts the labels', async () => {
     const out = await mkdtemp(join(tmpdir(), 'ns-sweep-default-'));
-    const r = cli(['sweep', '--source', FASHION, '--limit', '10', '-n', '5', '--out', out, '--no-cache', '--json']);
+    const r = cli([
+      'sweep',
+      '--source',
+      fashionMnist.testImages,
+      '--limit',
+      '10',
+      '-n',
+      '5',
+      '--out',
+      out,
+      '--no-cache',
+      '--json',
+    ]);
     expect(r.status).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary.counts).toMatchObject({ images: 10, ok: 10, labelled: 10 });

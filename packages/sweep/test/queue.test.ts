@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { columnValues, readParquetFile } from '@neuronscope/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, FASHION, HAS_FASHION, HAS_REDIS, spawnCli, startRedis, until, writeTinyModel } from './fixtures.js';
+import { requires } from '../../../test/support/env.js';
+import { cli, spawnCli, startRedis, until, writeTinyModel } from './fixtures.js';
+import { writeMiniIdx } from './idx.js';
 
 const TABLES = ['neurons', 'images', 'aggregate', 'selection', 'selectivity'];
 const bytes = (out: string, table: string) => readFileSync(join(out, 'sweep', `${table}.parquet`));
@@ -14,7 +16,7 @@ const exists = (path: string) =>
     () => false,
   );
 
-describe.skipIf(!HAS_FASHION || !HAS_REDIS)('sweeps through BullMQ on a real Redis', () => {
+describe('sweeps through BullMQ on a real Redis', requires('redis-server'), () => {
   let dir: string;
   let model: string[];
   let common: string[];
@@ -45,7 +47,8 @@ describe.skipIf(!HAS_FASHION || !HAS_REDIS)('sweeps through BullMQ on a real Red
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ns-queue-'));
     model = await writeTinyModel(dir);
-    common = ['--source', FASHION, '--limit', '30', ...model, '-n', '8', '--top-k', '3', '--threads', '1'];
+    const mini = await writeMiniIdx(dir);
+    common = ['--source', mini.images, ...model, '-n', '8', '--top-k', '3', '--threads', '1'];
     reference = join(dir, 'reference');
     const r = cli(['sweep', ...common, '--out', reference, '--no-cache', '-q']);
     expect(r.status).toBe(0);
@@ -79,19 +82,21 @@ describe.skipIf(!HAS_FASHION || !HAS_REDIS)('sweeps through BullMQ on a real Red
     // Each image takes at least 300 ms: a job of 3 images is in flight for about a second, long enough to kill.
     const slow = { NEURONSCOPE_SWEEP_DELAY_MS: '300' };
     const a = worker(queue, slow);
-    await until(() => /worker: images-\S+: t10k/.test(a.output.stderr), 60_000, 'worker A to start a job');
+    await until(() => /worker: images-\S+: mini/.test(a.output.stderr), 60_000, 'worker A to start a job');
     const b = worker(queue, slow);
-    const killedJob = a.output.stderr.match(/worker: (images-\S+): t10k/)![1]!;
+    const killedJob = a.output.stderr.match(/worker: (images-\S+): mini/)![1]!;
     a.child.kill('SIGKILL');
     await a.exited;
     // Worker B takes the stalled job back once its lock expires, and finishes the sweep with the aggregation.
     await until(() => exists(join(out, 'sweep', 'aggregate.json')), 120_000, 'the aggregation');
+    // The worker logs the aggregation just after writing aggregate.json: wait for the line too.
+    await until(() => b.output.stderr.includes('aggregated 30 images'), 30_000, "worker B's aggregation line");
     const status = JSON.parse(
       cli(['status', '--queue', redis.url, '--queue-name', queue, '--out', out, '--json']).stdout,
     );
     expect(status.sweep).toMatchObject({ total: 30, done: 30, ok: 30, compacted: true });
     expect(status.counts.failed).toBe(0);
-    expect(b.output.stderr).toContain(`worker: ${killedJob}: t10k`);
+    expect(b.output.stderr).toContain(`worker: ${killedJob}: mini`);
     expect(b.output.stderr).toContain('aggregated 30 images');
     expect(parent).toMatch(/^aggregate-/);
     const images = await readParquetFile(join(out, 'sweep', 'images.parquet'));
@@ -104,7 +109,7 @@ describe.skipIf(!HAS_FASHION || !HAS_REDIS)('sweeps through BullMQ on a real Red
   it('records a job that keeps failing as failed, after its attempts, and still aggregates', async () => {
     const out = join(dir, 'failing');
     const queue = 'failing';
-    const w = worker(queue, { NEURONSCOPE_SWEEP_FAIL: 't10k/0003\\.png$' });
+    const w = worker(queue, { NEURONSCOPE_SWEEP_FAIL: 'mini/03\\.png$' });
     const r = cli([
       'sweep',
       ...common,
@@ -141,7 +146,7 @@ describe.skipIf(!HAS_FASHION || !HAS_REDIS)('sweeps through BullMQ on a real Red
     expect(r.status).toBe(0);
     const slow = { NEURONSCOPE_SWEEP_DELAY_MS: '300' };
     const a = worker(queue, slow);
-    await until(() => /worker: images-\S+: t10k/.test(a.output.stderr), 60_000, 'worker A to start a job');
+    await until(() => /worker: images-\S+: mini/.test(a.output.stderr), 60_000, 'worker A to start a job');
     a.child.kill('SIGKILL');
     await a.exited;
     // A worker that allows no stall: the killed job fails at once instead of being retried.
@@ -175,8 +180,8 @@ describe.skipIf(!HAS_FASHION || !HAS_REDIS)('sweeps through BullMQ on a real Red
     const queue = 'scheduled';
     const folder = join(dir, 'incoming');
     await mkdir(folder, { recursive: true });
-    const pngs = join(reference, 'sweep', 'images', 't10k');
-    for (const n of ['0000', '0001']) await writeFile(join(folder, `${n}.png`), readFileSync(join(pngs, `${n}.png`)));
+    const pngs = join(reference, 'sweep', 'images', 'mini');
+    for (const n of ['00', '01']) await writeFile(join(folder, `${n}.png`), readFileSync(join(pngs, `${n}.png`)));
     const out = join(dir, 'scheduled-out');
     const [, modelPath, , labelsPath] = model;
     const config = join(dir, 'nightly.json');
@@ -204,7 +209,7 @@ describe.skipIf(!HAS_FASHION || !HAS_REDIS)('sweeps through BullMQ on a real Red
       'a first run',
     );
     await until(() => exists(join(out, 'sweep', 'images.parquet')), 60_000, 'the first tables');
-    await writeFile(join(folder, '0002.png'), readFileSync(join(pngs, '0002.png')));
+    await writeFile(join(folder, '02.png'), readFileSync(join(pngs, '02.png')));
     await until(
       () => /scheduled sweep .*: 1 new or changed images queued/.test(w.output.stderr),
       60_000,

@@ -5,14 +5,8 @@
  */
 import type { Preprocessing } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
-import {
-  defaultModelDir,
-  hasShared,
-  imagesDir,
-  mobilenetPath,
-  skipMessage,
-  squeezenetPath,
-} from '../../test/fixtures.js';
+import { requires } from '../../../../test/support/env.js';
+import { defaultModelDir, imagesDir, mobilenetPath, squeezenetPath } from '../../test/fixtures.js';
 import { loadImage } from '../image.js';
 import { recordableLayers } from '../layers.js';
 import { type LoadedModel, loadModel } from '../load.js';
@@ -105,34 +99,31 @@ describe('deconvnet projections stay inside the receptive field of their unit', 
   });
 });
 
-describe.skipIf(!hasShared)(
-  `deconvnet projections on the shared models (${hasShared ? 'present' : skipMessage})`,
-  () => {
-    it('squeezenet 1.1 on a photo: early, middle and deep layers, both unpoolings, deconvnet and guided', async () => {
-      await checkInsideReceptiveFields({
-        path: squeezenetPath,
-        image: `${imagesDir}cat.png`,
-        preprocessing: preset('imagenet'),
-        layers: [0, 3, 7, 12, 18, 25],
-        modes: [
-          ['deconvnet', 'nearest'],
-          ['deconvnet', 'switches'],
-          ['guided', 'switches'],
-        ],
-      });
+describe('deconvnet projections on the shared models', requires('shared'), () => {
+  it('squeezenet 1.1 on a photo: early, middle and deep layers, both unpoolings, deconvnet and guided', async () => {
+    await checkInsideReceptiveFields({
+      path: squeezenetPath,
+      image: `${imagesDir}cat.png`,
+      preprocessing: preset('imagenet'),
+      layers: [0, 3, 7, 12, 18, 25],
+      modes: [
+        ['deconvnet', 'nearest'],
+        ['deconvnet', 'switches'],
+        ['guided', 'switches'],
+      ],
     });
+  });
 
-    it('mobilenetv2 on a photo (explicit Pads, depthwise Convs, Clip, residual Adds): early, middle and deep layers', async () => {
-      await checkInsideReceptiveFields({
-        path: mobilenetPath,
-        image: `${imagesDir}parrot.jpg`,
-        preprocessing: preset('inception'),
-        layers: [1, 9, 20, 40, 51],
-        modes: [
-          ['deconvnet', 'nearest'],
-          ['guided', 'nearest'],
-        ],
-      });
+  it('mobilenetv2 on a photo (explicit Pads, depthwise Convs, Clip, residual Adds): early, middle and deep layers', async () => {
+    await checkInsideReceptiveFields({
+      path: mobilenetPath,
+      image: `${imagesDir}parrot.jpg`,
+      preprocessing: preset('inception'),
+      layers: [1, 9, 20, 40, 51],
+      modes: [
+        ['deconvnet', 'nearest'],
+        ['guided', 'nearest'],
+      ],
     });
-  },
-);
+  });
+});
