@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { cli } from './helpers.js';
 
-const DEFAULT_MODEL = new URL('../default-model/', import.meta.url);
+const DEFAULT_MODEL = new URL('../../engine/default-model/', import.meta.url);
 
 describe('the embedded default model (Fashion-MNIST VGG-style CNN)', () => {
   it('is what explain uses with no --model and no --image, and predicts its sample', async () => {

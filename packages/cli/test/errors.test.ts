@@ -82,7 +82,7 @@ describe('bad input: one-line error, non-zero exit, nothing written', () => {
       /channel/i,
     ],
     ['unknown layer', () => [...base(), '--layers', 'no_such_layer'], /unknown layer 'no_such_layer'/],
-    ['unknown target label', () => [...base(), '--target', 'flying saucer'], /unknown target label 'flying saucer'/],
+    ['unknown target label', () => [...base(), '--target', 'flying saucer'], /--target: unknown class 'flying saucer'/],
     ['N < 3', () => [...base(), '--samples', '2'], /at least 3/],
     ['top-k larger than a layer', () => [...base(), '--layers', '0', '--top-k', '17'], /top-k 17 .*16 channels/],
   ];

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,7 +100,7 @@ const SQUEEZENET_CAT: Subject = {
 const TABLES = [
   'neurons.parquet',
   'activations.parquet',
-  'unit_stats.parquet',
+  'channel_stats.parquet',
   'outputs.parquet',
   'perturbations.parquet',
   'maps.parquet',
@@ -197,9 +198,11 @@ function explainContract(s: Subject, more: (run: () => { dir: string; summary: S
       expect(summary.target.label).toBe(s.top1);
       expect(summary.predictions[0]?.label).toBe(s.top1);
       expect(summary.layers.map((l) => l.layerIndex)).toEqual(s.layerIndices);
-      for (const f of [...TABLES, 'run.json', 'channel_stats.parquet', 'summary.json', 'report.html', 'inputs.npy']) {
+      for (const f of [...TABLES, 'run.json', 'summary.json', 'report.html', 'inputs.npy']) {
         expect((await readFile(join(dir, f))).length, f).toBeGreaterThan(0);
       }
+      // The per-unit moments (one row per unit) are kept only when asked (--keep-unit-stats).
+      await expect(readFile(join(dir, 'unit_stats.parquet'))).rejects.toThrow(/ENOENT/);
       const activations = await readParquetFile(join(dir, 'activations.parquet'));
       const channels = summary.layers.reduce((sum, l) => sum + l.channels, 0);
       expect(activations.numRows).toBe(24 * channels);
@@ -225,6 +228,9 @@ function explainContract(s: Subject, more: (run: () => { dir: string; summary: S
     more(() => ({ dir, summary }));
   });
 }
+
+/** summary.json of a run folder. */
+const summary0 = (dir: string) => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Summary;
 
 explainContract(DEFAULT, (run) => {
   it('reuses cached activation tables and runs no inference the second time', async () => {
@@ -254,7 +260,7 @@ explainContract(DEFAULT, (run) => {
     expect(b.status).toBe(0);
     expect(b.stderr).toMatch(/cache hit .*no inference/);
     expect(b.stderr).toMatch(/maps: cache hit .*no inference/);
-    for (const f of ['neurons.parquet', 'unit_stats.parquet', 'summary.json']) {
+    for (const f of ['neurons.parquet', 'channel_stats.parquet', 'summary.json']) {
       const x = await readFile(join(first, f));
       const y = await readFile(join(second, f));
       if (f === 'summary.json') expect(JSON.parse(x.toString()).layers).toEqual(JSON.parse(y.toString()).layers);
@@ -278,6 +284,11 @@ explainContract(DEFAULT, (run) => {
     expect(
       Buffer.compare(await readFile(join(dir, 'neurons.parquet')), await readFile(join(staged, 'neurons.parquet'))),
     ).toBe(0);
+    // Asked for, the per-unit moments are kept, and give the same metrics.
+    expect(cli(['extract', '--keep-unit-stats', ...common]).status).toBe(0);
+    const units = await readParquetFile(join(staged, 'unit_stats.parquet'));
+    const units0 = summary0(dir).layers.reduce((n, l) => n + l.channels * l.height * l.width, 0);
+    expect(units.numRows).toBe(units0);
     // Stats alone can be rerun with another k.
     const k3 = cli(['stats', '--top-k', '3', '--json', '--out', staged]);
     expect(k3.status).toBe(0);

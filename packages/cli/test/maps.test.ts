@@ -246,7 +246,7 @@ describe('the maps stage', () => {
     const out = join(dir, 'run');
     const few = cli(['maps', '--out', out, '--masks', '8']);
     expect(few.status).not.toBe(0);
-    expect(few.stderr).toMatch(/--masks must be a whole number ≥ 16/);
+    expect(few.stderr).toMatch(/--masks: must be 0 \(no heat maps\) or at least 16/);
     const cacheDir = await mkdtemp(join(tmpdir(), 'ns-maps-cache-'));
     const args = ['maps', '--out', out, '--masks', '64', '--mask-grid', '4', '--cache-dir', cacheDir];
     const first = cli(args);

@@ -130,11 +130,21 @@ export const AblateOptionsSchema = z.object({
 export type AblateOptions = z.input<typeof AblateOptionsSchema>;
 export type ResolvedAblateOptions = z.output<typeof AblateOptionsSchema>;
 
-/** Parses options with a schema; a problem is a one-line `UserError` naming the option (zod's are multi-line). */
+/** `topK` → `--top-k`: an option as the command line spells it (the API's names are the same words). */
+const flag = (path: readonly PropertyKey[]) =>
+  `--${path
+    .map(String)
+    .join('-')
+    .replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * Parses options with a schema; a problem is a one-line `UserError` naming the option as a flag (zod's own
+ * messages are multi-line), e.g. `--masks: must be 0 (no heat maps) or at least 16`.
+ */
 export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const parsed = schema.safeParse(value ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
-  const path = issue.path.length ? issue.path.join('.') : what;
-  throw new UserError(`${what}: ${path}: ${issue.message}`);
+  const where = issue.path.length ? flag(issue.path) : what;
+  throw new UserError(`${where}: ${issue.message.split('\n')[0]}`);
 }

@@ -318,10 +318,12 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
 }
 
 /** ` (--samples auto: ...)`, what the stopping rule decided; empty for a fixed N. */
-function autoNote(stopping: { checks: readonly { agreement: number }[]; stable: boolean } | null): string {
+function autoNote(
+  stopping: { checks: readonly { agreement: number; samples: number }[]; stable: boolean } | null,
+): string {
   const last = stopping?.checks.at(-1);
   if (!stopping || !last) return '';
   return stopping.stable
-    ? ` (--samples auto: stable, half-sample agreement ${last.agreement.toFixed(2)})`
+    ? ` (--samples auto: stable after ${last.samples}, half-sample agreement ${last.agreement.toFixed(2)})`
     : ` (--samples auto: not stable at the maximum, agreement ${last.agreement.toFixed(2)})`;
 }

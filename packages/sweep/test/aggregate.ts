@@ -61,6 +61,8 @@ export function neurons(
       snr: zeros(),
       mean_activation: zeros(),
       clean_activation: Float32Array.from(clean),
+      peak_unit: new Int32Array(n),
+      peak_value: Float32Array.from(clean),
       eligible: Array.from({ length: n }, () => true),
       rank_correlation: Array.from({ length: n }, () => null),
       rank_precision: Array.from({ length: n }, () => null),
