@@ -158,6 +158,11 @@ export class ImageExtraction {
     const clean = await this.pool.run<CleanResult>({ kind: 'clean', model: this.pool.spec, image: this.image });
     const cleanLogits = clean.logits;
     this.cleanActivations = clean.activations;
+    if (!cleanLogits.every(Number.isFinite)) {
+      throw new UserError(
+        "the model's output on the clean image is not finite (NaN or Infinity): it cannot be explained",
+      );
+    }
     const target = this.job.target ?? argmax(cleanLogits);
     if (target >= cleanLogits.length) {
       throw new UserError(`target ${target} is not a class of this model (${cleanLogits.length} classes)`);
@@ -326,6 +331,11 @@ export class ImageExtraction {
       rows.copies[row] = copies[b]!.copy;
       rows.logits.set(logits, row * numClasses);
       const y = outputValue(logits, output.target, output.output, this.pool.spec.outputKind);
+      if (!Number.isFinite(y)) {
+        throw new UserError(
+          `copy ${copies[b]!.copy}: the model's output is not finite (NaN or Infinity); is the perturbation too strong for this model?`,
+        );
+      }
       rows.y[row] = y;
       rows.top1[row] = argmax(logits);
       const e = y - output.yShift;

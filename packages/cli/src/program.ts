@@ -1,6 +1,7 @@
 import { TOOL } from '@neuronscope/engine';
 import { Command } from 'commander';
 import { registerCommands } from './commands/index.js';
+import { EXIT } from './errors.js';
 
 /** The `neuronscope` command line. */
 export function buildProgram(): Command {
@@ -10,7 +11,9 @@ export function buildProgram(): Command {
     )
     .version(TOOL.split(' ')[1] ?? '0.0.0')
     // Every error is one line, prefixed like ours.
-    .configureOutput({ outputError: (text, write) => write(`neuronscope: ${text.trim()}\n`) });
+    .configureOutput({ outputError: (text, write) => write(`neuronscope: ${text.trim()}\n`) })
+    // Before the subcommands exist, so that they inherit it: commander then throws instead of exiting.
+    .exitOverride();
 
   registerCommands(program);
   return program;
@@ -19,12 +22,11 @@ export function buildProgram(): Command {
 /** Parses `argv` and runs the command; the exit code is left in `process.exitCode`. */
 export async function runCli(argv: readonly string[]): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {
-    // commander has already printed its one-line message; keep its exit code (0 for --help and --version).
+    // commander has already printed its one-line message: 0 for --help and --version, else bad input.
     const code = (err as { exitCode?: number }).exitCode;
-    process.exitCode = code ?? 1;
+    process.exitCode = code === 0 ? 0 : EXIT.input;
   }
 }

@@ -1,7 +1,36 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/**
+ * Creates `dir` and any missing parents, like `mkdir -p`; returns the first folder it created (undefined when `dir`
+ * existed). Node's own recursive mkdir spins forever on a path the kernel refuses with ENOENT under an existing
+ * parent (e.g. `/proc/x`); this one fails with that error.
+ */
+export async function makeDirs(dir: string): Promise<string | undefined> {
+  try {
+    await mkdir(dir);
+    return dir;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await stat(dir)).isDirectory()) return undefined;
+      throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), {
+        code: 'ENOTDIR',
+        syscall: 'mkdir',
+        path: dir,
+      });
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    const created = await makeDirs(parent);
+    await mkdir(dir).catch(async (again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST' || !(await stat(dir)).isDirectory()) throw again;
+    });
+    return created ?? dir;
+  }
+}
 
 /** A temporary path beside `path`: same directory, so the final rename is atomic. */
 export function temporaryPathFor(path: string): string {
@@ -13,7 +42,7 @@ export function temporaryPathFor(path: string): string {
  * half-written file and an earlier version survives a failed write.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirs(dirname(path));
   const tmp = temporaryPathFor(path);
   try {
     await writeFile(tmp, data);
@@ -50,4 +79,21 @@ export function canonicalJson(value: unknown): string {
         )
       : v,
   );
+}
+
+/**
+ * Makes sure `dir` is a folder this process can write to, creating it (and its parents) if needed, before a command
+ * spends any time: a probe file is written and removed. What it created is removed again when the folder cannot be
+ * written. Throws the operating system's error (EACCES, ENOTDIR, EROFS, ENOSPC, ...).
+ */
+export async function ensureWritableDir(dir: string): Promise<void> {
+  const created = await makeDirs(dir);
+  const probe = join(dir, `.neuronscope-write-check-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (err) {
+    if (created) await rm(created, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
 }

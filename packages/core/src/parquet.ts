@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Writable } from 'node:stream';
 import { type RecordBatch, type Schema, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import { UserError } from './errors.js';
-import { temporaryPathFor, writeFileAtomic } from './files.js';
+import { makeDirs, temporaryPathFor, writeFileAtomic } from './files.js';
 
 /** Options of {@link tableToParquet} and {@link writeParquetFile}; the defaults suit small, compressible tables. */
 export interface ParquetWriteOptions {
@@ -104,7 +104,7 @@ export class ParquetStreamWriter {
 
   /** Opens a writer for `path` (its directory is created). */
   static async open(path: string, schema: Schema, options?: ParquetWriteOptions): Promise<ParquetStreamWriter> {
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirs(dirname(path));
     return new ParquetStreamWriter(path, schema, options);
   }
 

@@ -6,10 +6,10 @@
  * written (read-only, a file in the way, a full disk) costs a warning, never a result. Entries are pruned least
  * recently used first (a hit touches its manifest).
  */
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { sha256, temporaryPathFor } from '@neuronscope/core';
+import { makeDirs, sha256, temporaryPathFor } from '@neuronscope/core';
 import { z } from 'zod';
 
 /** Bump when the layout of entries changes: older entries are then not found (and `prune` removes them). */
@@ -103,7 +103,7 @@ export class ContentCache {
     const dir = this.entry(namespace, key);
     const tmp = temporaryPathFor(dir);
     try {
-      await mkdir(tmp, { recursive: true });
+      await makeDirs(tmp);
       const manifest: Manifest = { layout: CACHE_LAYOUT, key, created: new Date().toISOString(), files: {} };
       for (const [name, bytes] of files) {
         if (!/^[\w.-]+$/.test(name) || name === 'manifest.json') throw new Error(`cache: bad file name ${name}`);

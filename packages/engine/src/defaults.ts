@@ -3,7 +3,9 @@
  * configurations are resolved through these schemas, and the API parses its options with them. A default changes
  * here or nowhere.
  */
+import { availableParallelism } from 'node:os';
 import { OutputModeSchema, UserError } from '@neuronscope/core';
+import { MAX_SAMPLES } from '@neuronscope/perturb';
 import { z } from 'zod';
 
 /** The defaults, as plain values (for `--help` texts and documentation). */
@@ -29,6 +31,19 @@ export const DEFAULTS = {
   ablateRandom: 100,
   ablatePool: 'eligible',
   ablateBatchSize: 16,
+} as const;
+
+/** Limits checked before anything runs: beyond them a run exhausts memory or time without telling. */
+export const LIMITS = {
+  samples: MAX_SAMPLES,
+  masks: 100_000,
+  batchSize: 1024,
+  /** Pool workers: each holds a session (the model's weights and buffers). */
+  workers: Math.min(64, 4 * availableParallelism()),
+  /** Threads per session: more than the cores only adds contention. */
+  threads: availableParallelism(),
+  /** Bytes of per-copy rows one extraction may hold in memory (logits, channel means, kept inputs). */
+  rowBytes: 2 * 1024 ** 3,
 } as const;
 
 /** The model side: which model, its labels, preprocessing and recorded layers (all optional: the default model). */
@@ -58,11 +73,11 @@ export type ModelOptions = z.input<typeof ModelOptionsSchema>;
 export const ExplainerOptionsSchema = ModelOptionsSchema.extend({
   output: OutputModeSchema.default(DEFAULTS.output),
   /** Copies per inference call (default {@link DEFAULTS.batchSize}, or 1 for a model with a fixed batch). */
-  batchSize: z.number().int().positive().optional(),
+  batchSize: z.number().int().positive().max(LIMITS.batchSize).optional(),
   /** Pool workers, each with its own sessions (default: one single-threaded worker per core, at most 4). */
-  workers: z.number().int().positive().optional(),
-  /** Intra-op threads of each worker's sessions. */
-  threads: z.number().int().positive().optional(),
+  workers: z.number().int().positive().max(LIMITS.workers).optional(),
+  /** Intra-op threads of each worker's sessions (at most the cores). */
+  threads: z.number().int().positive().max(LIMITS.threads).optional(),
   /** Reuse and fill the cache of extractions and heat maps. */
   cache: z.boolean().default(true),
   /** The cache's folder (default `$NEURONSCOPE_CACHE_DIR`, else `$XDG_CACHE_HOME/neuronscope`, else `~/.cache/neuronscope`). */
@@ -75,8 +90,8 @@ export type ResolvedExplainerOptions = z.output<typeof ExplainerOptionsSchema>;
 export const AnalysisOptionsSchema = z.object({
   perturb: z.string().min(1).default(DEFAULTS.perturb),
   /** Copies N, the clean copy included, or `auto`: copies until the top-k sets are stable. */
-  samples: z.union([z.number().int().min(3), z.literal('auto')]).default(DEFAULTS.samples),
-  maxSamples: z.number().int().min(3).default(DEFAULTS.maxSamples),
+  samples: z.union([z.number().int().min(3).max(LIMITS.samples), z.literal('auto')]).default(DEFAULTS.samples),
+  maxSamples: z.number().int().min(3).max(LIMITS.samples).default(DEFAULTS.maxSamples),
   stopAgreement: z.number().min(0).max(1).default(DEFAULTS.stopAgreement),
   seed: z.number().int().min(0).max(0xffffffff).default(DEFAULTS.seed),
   /** Family parameters (e.g. `{ sigma: 0.2 }`). */
@@ -101,6 +116,7 @@ export const MapsOptionsSchema = z.object({
   masks: z
     .number()
     .int()
+    .max(LIMITS.masks)
     .refine((m) => m === 0 || m >= 16, 'must be 0 (no heat maps) or at least 16')
     .default(DEFAULTS.masks),
   grid: z.number().int().min(1).default(DEFAULTS.maskGrid),
@@ -125,7 +141,7 @@ export const AblateOptionsSchema = z.object({
   /** Layers to test (a `--layers` spec over the run's layers); all of them when absent. */
   layers: z.string().optional(),
   /** Variants per inference call (1 for a model with a fixed batch). */
-  batchSize: z.number().int().positive().default(DEFAULTS.ablateBatchSize),
+  batchSize: z.number().int().positive().max(LIMITS.batchSize).default(DEFAULTS.ablateBatchSize),
 });
 export type AblateOptions = z.input<typeof AblateOptionsSchema>;
 export type ResolvedAblateOptions = z.output<typeof AblateOptionsSchema>;
@@ -146,5 +162,9 @@ export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, wha
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const where = issue.path.length ? flag(issue.path) : what;
-  throw new UserError(`${where}: ${issue.message.split('\n')[0]}`);
+  const message = issue.message
+    .split('\n')[0]!
+    .replace(/^Too big: expected \w+ to (?:be|have) <=\s*(\S+).*$/, 'must be at most $1')
+    .replace(/^Too small: expected \w+ to (?:be|have) >=\s*(\S+).*$/, 'must be at least $1');
+  throw new UserError(`${where}: ${message}`);
 }

@@ -5,7 +5,7 @@
  * worker and the tools run images through it.
  */
 import { type CleanOutputs, ExtractionPool, type StoppingCheck } from '@neuronscope/activations';
-import type { InputTensor, RunConfig, Summary, Table } from '@neuronscope/core';
+import { type InputTensor, type RunConfig, type Summary, type Table, UserError } from '@neuronscope/core';
 import type { ChannelMetrics } from '@neuronscope/metrics';
 import { type AblationResult, runAblation } from './ablate.js';
 import { ContentCache, defaultCacheDir } from './cache.js';
@@ -85,6 +85,11 @@ export class Explainer {
     readonly log: ExplainerLog,
   ) {
     this.batchSize = batchSizeFor(context, options.batchSize, DEFAULTS.batchSize);
+    if (context.classCount < 2 && options.output !== 'logit' && context.model.outputKind !== 'sigmoid') {
+      throw new UserError(
+        `model ${context.model.path} has ${context.classCount} output class: its softmax probability is always 1, so y would be constant; use --output logit`,
+      );
+    }
     this.cache = options.cache ? new ContentCache(options.cacheDir ?? defaultCacheDir(), log) : null;
   }
 

@@ -1,9 +1,10 @@
 /** The model side of an analysis: the model loaded and checked, its labels, preprocessing and recorded layers. */
 import { resolve } from 'node:path';
-import { type LayerInfo, type Preprocessing, sha256File } from '@neuronscope/core';
+import { type LayerInfo, type Preprocessing, sha256File, UserError } from '@neuronscope/core';
 import {
   alignLabels,
   allTensorLayers,
+  checkClassifierOutput,
   describeOutputKind,
   findClass,
   type LoadedModel,
@@ -76,6 +77,12 @@ async function modelAndPreprocessing(opts: ModelOptions, base: string) {
  */
 export async function prepareModel(opts: ModelOptions, base = process.cwd()): Promise<ModelContext> {
   const { fallback, model, preprocessing } = await modelAndPreprocessing(opts, base);
+  checkClassifierOutput(model);
+  if (!model.dynamicBatch && model.batch !== 1) {
+    throw new UserError(
+      `model ${model.path} takes a fixed batch of ${model.batch}; neuronscope needs a batch of 1 or a dynamic batch axis (export with a dynamic batch dimension)`,
+    );
+  }
   const dims = inputDims(preprocessing);
   const { candidates, layers } = await resolveLayers(model, opts.layers, dims, preprocessing.layout);
   const classCount = await modelClassCount(model, dims);

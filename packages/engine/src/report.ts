@@ -5,11 +5,12 @@
  * note saying which stage makes it.
  */
 import { constants } from 'node:fs';
-import { access, mkdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   columnValues,
   type LayerInfo,
+  makeDirs,
   numericColumn,
   readMapsTable,
   type Summary,
@@ -196,7 +197,7 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
   await writeFileAtomic(path, renderHtml(ctx));
   let figures = 0;
   if (opts.figures) {
-    await mkdir(opts.figures, { recursive: true });
+    await makeDirs(opts.figures);
     for (const f of await renderFigures(ctx)) {
       await writeFileAtomic(join(opts.figures, `${f.name}.svg`), f.svg);
       await writeFileAtomic(join(opts.figures, `${f.name}.png`), f.png);

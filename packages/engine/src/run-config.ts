@@ -4,7 +4,7 @@
  */
 import { canonicalJson, type OutputMode, type RunConfig, RunConfigSchema, sha256, UserError } from '@neuronscope/core';
 import { resolvePerturbation } from '@neuronscope/perturb';
-import type { ResolvedAnalysisOptions } from './defaults.js';
+import { LIMITS, type ResolvedAnalysisOptions } from './defaults.js';
 import type { LoadedInput } from './image-source.js';
 import { type ModelContext, resolveTarget } from './model.js';
 
@@ -44,6 +44,25 @@ export function batchSizeFor(context: ModelContext, asked: number | undefined, f
   return asked ?? fallback;
 }
 
+/**
+ * Refuses a run whose per-copy rows (every copy's logits and channel means, and its input with `dumpInputs`) would
+ * outgrow {@link LIMITS.rowBytes} of memory, before anything runs.
+ */
+function checkRowBudget(context: ModelContext, samples: number, dumpInputs: boolean): void {
+  const channels = context.layers.reduce((s, l) => s + l.channels, 0);
+  const [height, width] = context.preprocessing.size;
+  const input = (context.preprocessing.grayscale ? 1 : 3) * height * width;
+  const perCopy = 4 * (context.classCount + channels + 4) + (dumpInputs ? 4 * input : 0);
+  const bytes = samples * perCopy;
+  if (bytes > LIMITS.rowBytes) {
+    const most = Math.floor(LIMITS.rowBytes / perCopy);
+    throw new UserError(
+      `--samples ${samples}: the copies' rows would take ${(bytes / 1024 ** 3).toFixed(1)} GiB of memory ` +
+        `(${perCopy} bytes each${dumpInputs ? ', with --dump-inputs' : ''}); at most ${most} copies here`,
+    );
+  }
+}
+
 /** The run configuration of one image under the explainer's model and the call's analysis options. */
 export function runConfigFor(
   context: ModelContext,
@@ -57,6 +76,7 @@ export function runConfigFor(
     }
   }
   const auto = analysis.samples === 'auto';
+  checkRowBudget(context, auto ? analysis.maxSamples : (analysis.samples as number), analysis.dumpInputs);
   const perturbation = resolvePerturbation({
     family: analysis.perturb,
     samples: auto ? analysis.maxSamples : (analysis.samples as number),

@@ -5,7 +5,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { RunConfig, StatsConfig, Summary } from '@neuronscope/core';
-import { SummarySchema, sha256, tableToParquet, UserError, writeFileAtomic, writeJsonAtomic } from '@neuronscope/core';
+import {
+  ensureWritableDir,
+  SummarySchema,
+  sha256,
+  tableToParquet,
+  UserError,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from '@neuronscope/core';
 import { describeOutputKind, loadModel, modelClassCount } from '@neuronscope/model';
 import { perturbationTable } from '@neuronscope/perturb';
 import {
@@ -139,6 +147,7 @@ export async function perturbStage(
   if (!image) throw new UserError('--image is required with --model');
   const input = await explainer.load(image);
   const config = explainer.configFor(input, analysis);
+  await ensureWritableDir(opts.out);
   await writeFileAtomic(
     runFile(opts.out, 'perturbations'),
     tableToParquet(perturbationTable(config.perturbation, input.tensor)),
@@ -284,6 +293,7 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
     const source = image ?? explainer.context.defaultImage;
     if (!source) throw new UserError('--image is required with --model');
     const { input, config } = await explainer.prepare(source, analysis);
+    await ensureWritableDir(out);
     log.info(`model: ${explainer.context.outputNote}`);
     const explanation = await withProgress(log, 'extract', (update) =>
       explainer.explainConfig(config, input, analysis, { onProgress: (_s, d, t) => update(d, t) }),

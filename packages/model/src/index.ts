@@ -55,7 +55,7 @@ export {
   type SelectLayersOptions,
   selectLayers,
 } from './layers.js';
-export { guessLayout, type LoadedModel, loadModel, parseModel } from './load.js';
+export { checkClassifierOutput, guessLayout, type LoadedModel, loadModel, parseModel } from './load.js';
 export { layerAliases } from './module-paths.js';
 export type { AttributeValue, GraphNode, GraphView, ValueInfo } from './onnx-graph.js';
 export { describeOutputKind, detectOutputKind, type ModelOutputKind } from './output-kind.js';

@@ -90,6 +90,29 @@ function describeValue(v: ValueInfo): string {
 
 const isImageInput = (v: ValueInfo) => v.elemType === ONNX_FLOAT && v.dims?.length === 4;
 
+/**
+ * Checks that the model's output can be class scores: float32, and [N, classes] or [N, classes, 1, 1] (a
+ * 1x1 map, e.g. a conv head without Flatten). A 4-D map, an integer output or another rank is a one-line error
+ * naming what was found, before anything runs.
+ */
+export function checkClassifierOutput(model: Pick<LoadedModel, 'graph' | 'path' | 'outputName'>): void {
+  const output = model.graph.outputs.find((o) => o.name === model.outputName)!;
+  const { path } = model;
+  if (output.elemType !== null && output.elemType !== ONNX_FLOAT) {
+    throw new UserError(
+      `model ${path} outputs ${describeValue(output)}; neuronscope needs float32 class scores [N, classes]`,
+    );
+  }
+  const dims = output.dims;
+  if (dims === null) return; // rank unknown: checked on the clean copy
+  const classScores = dims.length === 2 || (dims.length === 4 && dims[2] === 1 && dims[3] === 1);
+  if (!classScores) {
+    throw new UserError(
+      `model ${path} outputs ${describeValue(output)}; neuronscope needs class scores [N, classes] (a detector or segmenter is not a classifier)`,
+    );
+  }
+}
+
 /** Picks the single 4-D float32 input among the graph inputs that are not initializers. */
 function imageInput(graph: GraphView, path: string): ValueInfo {
   const inputs = graph.inputs.filter((v) => !graph.initializers.has(v.name));

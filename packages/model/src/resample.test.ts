@@ -1,6 +1,13 @@
 import { sha256 } from '@neuronscope/core';
 import { describe, expect, it } from 'vitest';
-import { crop, type Pixels, resizeBilinear, resizeShorterAndCenterCrop, rgbToGray } from './resample.js';
+import {
+  crop,
+  type Pixels,
+  resizeBilinear,
+  resizeBilinearRegion,
+  resizeShorterAndCenterCrop,
+  rgbToGray,
+} from './resample.js';
 
 // A 7x5 RGB image with values (37 i + 11) mod 256; expected values come from Pillow 9.4
 // (Image.frombytes('RGB', (7, 5), data).resize(size, Image.BILINEAR) and .convert('L')).
@@ -44,5 +51,46 @@ describe('Pillow-compatible resampling', () => {
     // 9x1 single channel, "resize" the shorter side 1 -> 1 (a no-op) and crop 6: (9 - 6) / 2 = 1.5 rounds to 2.
     const row: Pixels = { data: Uint8Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8]), width: 9, height: 1, channels: 1 };
     expect([...resizeShorterAndCenterCrop(row, 1, 1, 6).data]).toEqual([2, 3, 4, 5, 6, 7]);
+  });
+
+  it('computes a region of a resize bit for bit as the whole resize cropped, without the rest', () => {
+    let seed = 11;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed >>> 24;
+    };
+    for (const [w, h, outW, outH, c] of [
+      [37, 23, 15, 9, 3],
+      [7, 300, 24, 960, 1],
+      [300, 2, 1200, 8, 3],
+      [40, 40, 40, 17, 3],
+      [40, 40, 13, 40, 1],
+    ] as const) {
+      const image: Pixels = { data: Uint8Array.from({ length: w * h * c }, random), width: w, height: h, channels: c };
+      const whole = resizeBilinear(image, outW, outH);
+      for (const [left, top, width, height] of [
+        [0, 0, outW, outH],
+        [Math.floor(outW / 3), Math.floor(outH / 4), Math.ceil(outW / 2), Math.ceil(outH / 3)],
+        [outW - 1, outH - 1, 1, 1],
+      ] as const) {
+        const region = resizeBilinearRegion(image, outW, outH, { left, top, width, height });
+        expect([...region.data], `${w}x${h} -> ${outW}x${outH} at ${left},${top}`).toEqual([
+          ...crop(whole, left, top, width, height).data,
+        ]);
+      }
+    }
+  });
+
+  it('centre-crops a 1 x 20000 image without resizing the whole 256 x 5 120 000 image', () => {
+    const tall: Pixels = {
+      data: Uint8Array.from({ length: 20000 }, (_, i) => i % 251),
+      width: 1,
+      height: 20000,
+      channels: 1,
+    };
+    const out = resizeShorterAndCenterCrop(tall, 256, 224, 224);
+    expect([out.width, out.height]).toEqual([224, 224]);
+    // Every column of the widened single column is the same; the centre rows sample the middle of the input.
+    for (let y = 0; y < 224; y += 37) expect(new Set(out.data.subarray(y * 224, (y + 1) * 224)).size).toBe(1);
   });
 });

@@ -24,18 +24,22 @@ interface Taps {
   readonly stride: number;
 }
 
-/** Pillow's `precompute_coeffs` for the bilinear (triangle) filter, antialiased when shrinking. */
-function bilinearTaps(inSize: number, outSize: number): Taps {
+/**
+ * Pillow's `precompute_coeffs` for the bilinear (triangle) filter, antialiased when shrinking, for the output
+ * positions `from .. to - 1` of an `outSize` output (entry 0 is position `from`): a crop needs only its own.
+ */
+function bilinearTaps(inSize: number, outSize: number, from = 0, to = outSize): Taps {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = filterScale; // the triangle's support is 1, widened by the shrink factor
   const stride = Math.ceil(support) * 2 + 1;
-  const first = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
-  const weights = new Int32Array(outSize * stride);
+  const positions = to - from;
+  const first = new Int32Array(positions);
+  const count = new Int32Array(positions);
+  const weights = new Int32Array(positions * stride);
   const k = new Float64Array(stride);
-  for (let o = 0; o < outSize; o++) {
-    const center = (o + 0.5) * scale;
+  for (let p = 0; p < positions; p++) {
+    const center = (p + from + 0.5) * scale;
     const lo = Math.max(Math.trunc(center - support + 0.5), 0);
     const n = Math.min(Math.trunc(center + support + 0.5), inSize) - lo;
     let sum = 0;
@@ -44,11 +48,11 @@ function bilinearTaps(inSize: number, outSize: number): Taps {
       k[i] = t < 1 ? 1 - t : 0;
       sum += k[i] as number;
     }
-    first[o] = lo;
-    count[o] = n;
+    first[p] = lo;
+    count[p] = n;
     for (let i = 0; i < n; i++) {
       const w = sum !== 0 ? (k[i] as number) / sum : (k[i] as number);
-      weights[o * stride + i] = Math.trunc(w * (1 << PRECISION_BITS) + (w < 0 ? -0.5 : 0.5));
+      weights[p * stride + i] = Math.trunc(w * (1 << PRECISION_BITS) + (w < 0 ? -0.5 : 0.5));
     }
   }
   return { first, count, weights, stride };
@@ -59,47 +63,81 @@ const clip8 = (acc: number) => Math.min(255, Math.max(0, acc >> PRECISION_BITS))
 
 /** Pillow's `Image.resize(size, BILINEAR)`: a horizontal pass, then a vertical one, each rounded to 8 bits. */
 export function resizeBilinear(src: Pixels, width: number, height: number): Pixels {
-  const { channels: c } = src;
-  let current = src;
-  if (width !== current.width) {
-    const taps = bilinearTaps(current.width, width);
-    const out = new Uint8Array(width * current.height * c);
-    for (let y = 0; y < current.height; y++) {
-      const row = y * current.width;
-      for (let x = 0; x < width; x++) {
-        const lo = taps.first[x] as number;
-        const n = taps.count[x] as number;
-        const base = x * taps.stride;
-        for (let ch = 0; ch < c; ch++) {
-          let acc = HALF;
-          for (let i = 0; i < n; i++) {
-            acc += (current.data[(row + lo + i) * c + ch] as number) * (taps.weights[base + i] as number);
-          }
-          out[(y * width + x) * c + ch] = clip8(acc);
-        }
-      }
-    }
-    current = { data: out, width, height: current.height, channels: c };
-  }
-  if (height !== current.height) {
-    const taps = bilinearTaps(current.height, height);
-    const out = new Uint8Array(width * height * c);
-    const rowLength = width * c;
-    for (let y = 0; y < height; y++) {
-      const lo = taps.first[y] as number;
-      const n = taps.count[y] as number;
-      const base = y * taps.stride;
-      for (let j = 0; j < rowLength; j++) {
+  return resizeBilinearRegion(src, width, height, { left: 0, top: 0, width, height });
+}
+
+/** The columns `left .. left + width - 1` of Pillow's horizontal pass to `outWidth`, for input rows `rows`. */
+function horizontalPass(src: Pixels, outWidth: number, left: number, width: number, rows: [number, number]): Pixels {
+  const c = src.channels;
+  const taps = bilinearTaps(src.width, outWidth, left, left + width);
+  const height = rows[1] - rows[0];
+  const out = new Uint8Array(width * height * c);
+  for (let y = 0; y < height; y++) {
+    const row = (y + rows[0]) * src.width;
+    for (let x = 0; x < width; x++) {
+      const lo = taps.first[x] as number;
+      const n = taps.count[x] as number;
+      const base = x * taps.stride;
+      for (let ch = 0; ch < c; ch++) {
         let acc = HALF;
-        for (let i = 0; i < n; i++) {
-          acc += (current.data[(lo + i) * rowLength + j] as number) * (taps.weights[base + i] as number);
-        }
-        out[y * rowLength + j] = clip8(acc);
+        for (let i = 0; i < n; i++)
+          acc += (src.data[(row + lo + i) * c + ch] as number) * (taps.weights[base + i] as number);
+        out[(y * width + x) * c + ch] = clip8(acc);
       }
     }
-    current = { data: out, width, height, channels: c };
   }
-  return current;
+  return { data: out, width, height, channels: c };
+}
+
+/** The rows `top .. top + height - 1` of Pillow's vertical pass to `outHeight`; `src` holds input rows from `firstRow`. */
+function verticalPass(
+  src: Pixels,
+  outHeight: number,
+  inHeight: number,
+  top: number,
+  height: number,
+  firstRow: number,
+): Pixels {
+  const taps = bilinearTaps(inHeight, outHeight, top, top + height);
+  const rowLength = src.width * src.channels;
+  const out = new Uint8Array(height * rowLength);
+  for (let y = 0; y < height; y++) {
+    const lo = (taps.first[y] as number) - firstRow;
+    const n = taps.count[y] as number;
+    const base = y * taps.stride;
+    for (let j = 0; j < rowLength; j++) {
+      let acc = HALF;
+      for (let i = 0; i < n; i++)
+        acc += (src.data[(lo + i) * rowLength + j] as number) * (taps.weights[base + i] as number);
+      out[y * rowLength + j] = clip8(acc);
+    }
+  }
+  return { data: out, width: src.width, height, channels: src.channels };
+}
+
+/**
+ * The region `region` of Pillow's bilinear resize of `src` to `width` x `height`, bit for bit, computing only that
+ * region (and the input rows it needs): a centre crop of a very elongated image costs the crop, not the resize.
+ */
+export function resizeBilinearRegion(
+  src: Pixels,
+  width: number,
+  height: number,
+  region: { left: number; top: number; width: number; height: number },
+): Pixels {
+  const resizeRows = height !== src.height;
+  // The input rows the vertical pass reads (all of them when the height does not change).
+  let rows: [number, number] = [region.top, region.top + region.height];
+  if (resizeRows) {
+    const taps = bilinearTaps(src.height, height, region.top, region.top + region.height);
+    const last = region.height - 1;
+    rows = [taps.first[0]!, taps.first[last]! + taps.count[last]!];
+  }
+  const wide =
+    width !== src.width
+      ? horizontalPass(src, width, region.left, region.width, rows)
+      : crop(src, region.left, rows[0], region.width, rows[1] - rows[0]);
+  return resizeRows ? verticalPass(wide, height, src.height, region.top, region.height, rows[0]) : wide;
 }
 
 /** The `width` x `height` region at (`left`, `top`); it must lie inside the image. */
@@ -145,12 +183,8 @@ export function resizeShorterAndCenterCrop(src: Pixels, shorter: number, height:
   const landscape = src.width > src.height;
   const resizedW = landscape ? Math.floor((shorter * src.width) / src.height) : shorter;
   const resizedH = landscape ? shorter : Math.floor((shorter * src.height) / src.width);
-  const resized = resizeBilinear(src, resizedW, resizedH);
-  return crop(
-    resized,
-    roundHalfToEven((resizedW - width) / 2),
-    roundHalfToEven((resizedH - height) / 2),
-    width,
-    height,
-  );
+  const left = roundHalfToEven((resizedW - width) / 2);
+  const top = roundHalfToEven((resizedH - height) / 2);
+  if (left < 0 || top < 0) throw new Error(`crop ${width}x${height} outside a ${resizedW}x${resizedH} image`);
+  return resizeBilinearRegion(src, resizedW, resizedH, { left, top, width, height });
 }

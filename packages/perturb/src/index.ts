@@ -6,6 +6,7 @@
  */
 export type { PerturbationFamily, TensorShape } from './family.js';
 export { type MaskBaseline, maskFor } from './mask.js';
-export { perturbations, resolvePerturbation } from './registry.js';
+export { MAX_SIGMA } from './noise.js';
+export { MAX_SAMPLES, perturbations, resolvePerturbation } from './registry.js';
 export { copySeed } from './rng.js';
 export { type CopyRecord, perturbationTable, readPerturbationTable, renderCopy, type Table } from './table.js';

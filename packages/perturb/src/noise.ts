@@ -3,9 +3,15 @@ import { layoutStrides, type TensorShape } from './family.js';
 import { Xoshiro128ss } from './rng.js';
 
 /** Settings shared by the i.i.d. noise families `gaussian` and `multiplicative`. */
+/**
+ * The largest noise std a family takes: far beyond any useful perturbation (the copies are pure noise well before),
+ * and low enough that no copy overflows float32 (with the paper's schedule, at the largest N).
+ */
+export const MAX_SIGMA = 100;
+
 export const NoiseParamsSchema = z.strictObject({
   /** Std of the per-element noise eps. */
-  sigma: z.number().positive().default(0.1),
+  sigma: z.number().positive().max(MAX_SIGMA).default(0.1),
   /** Copy 0 is the clean input, so the clean image is always part of the sample (as in the paper). */
   includeClean: z.boolean().default(true),
 });

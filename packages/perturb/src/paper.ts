@@ -1,17 +1,17 @@
 import type { InputTensor } from '@neuronscope/core';
 import { z } from 'zod';
 import { checkBuffers, type PerturbationFamily, parseParams } from './family.js';
-import { copyNormals } from './noise.js';
+import { copyNormals, MAX_SIGMA } from './noise.js';
 
 const PaperParams = z.strictObject({
   /** Std of the per-element noise eps. */
-  sigma: z.number().positive().default(0.1),
+  sigma: z.number().positive().max(MAX_SIGMA).default(0.1),
   /**
    * The noise scale of the last copy. Absent: the paper's schedule, copy i has scale i, so the last has N - 1 and a
    * larger N adds ever noisier copies. Given: copy i has scale i * maxScale / (N - 1), so N only samples the same
    * range more densely. No default, so that runs without it keep the params they always had.
    */
-  maxScale: z.number().positive().optional(),
+  maxScale: z.number().positive().max(1e4).optional(),
 });
 export type PaperParams = z.infer<typeof PaperParams>;
 

@@ -5,6 +5,9 @@ import { mask } from './mask.js';
 import { multiplicative } from './multiplicative.js';
 import { paper } from './paper.js';
 
+/** The most copies of one image: beyond it the per-copy rows alone outgrow memory (see the engine's budget). */
+export const MAX_SAMPLES = 100_000;
+
 /** Every family, in the order `--help` lists them. A new family is one file and one entry here. */
 const families: readonly PerturbationFamily<unknown>[] = [paper, gaussian, multiplicative, mask];
 
@@ -34,7 +37,7 @@ export function resolvePerturbation(spec: PerturbationSpec): PerturbationSpec {
   const family = perturbations.get(spec.family);
   if (!Number.isInteger(spec.samples)) throw new UserError(`--samples must be a whole number (got ${spec.samples})`);
   if (spec.samples < 3) throw new UserError('--samples must be at least 3');
-  if (spec.samples > 0x7fffffff) throw new UserError(`--samples must be at most ${0x7fffffff}`);
+  if (spec.samples > MAX_SAMPLES) throw new UserError(`--samples must be at most ${MAX_SAMPLES}`);
   if (!Number.isInteger(spec.seed) || spec.seed < 0 || spec.seed > 0xffffffff) {
     throw new UserError(`--seed must be a whole number in [0, 4294967295] (got ${spec.seed})`);
   }

@@ -1,5 +1,5 @@
 import { access } from 'node:fs/promises';
-import { UserError, writeJsonAtomic } from '@neuronscope/core';
+import { osErrorLine, UserError, writeJsonAtomic } from '@neuronscope/core';
 import type { Analyser } from './analyse.js';
 import { type ImageRow, imageRow, type Outcome, readPart, writePart } from './parts.js';
 import { imageFileFor, type Plan, type PlanItem, type SweepManifest, type SweepPaths, writePlan } from './plan.js';
@@ -13,7 +13,7 @@ export interface SweepLog {
 export function errorMessage(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const line = message.split('\n')[0]!.trim();
-  return err instanceof UserError ? line : `internal error: ${line}`;
+  return err instanceof UserError ? line : (osErrorLine(err) ?? `internal error: ${line}`);
 }
 
 /** Whether the image of `item` is done: its part exists (and, with `retryFailed`, is not an error). */

@@ -1,6 +1,15 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalJson, sha256, sha256File, UserError, writeFileAtomic, writeJsonAtomic } from '@neuronscope/core';
+import {
+  canonicalJson,
+  makeDirs,
+  sha256,
+  sha256File,
+  UserError,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from '@neuronscope/core';
 import type { Analyser, AnalysisOptions, AnalysisSettings } from './analyse.js';
 import { type IdxImages, readIdxImages } from './idx.js';
 import { encodePng } from './png.js';
@@ -31,9 +40,13 @@ export interface SweepManifest {
   readonly settings: AnalysisSettings;
 }
 
-/** Files and folders of a sweep directory (`<out>/sweep/`). */
+/**
+ * Files and folders of a sweep directory: `<out>/sweep/`, or `out` itself when it already is one (it holds
+ * `sweep.json`: the path `sweep` prints can be given back as `--out`).
+ */
 export function sweepPaths(out: string) {
-  const dir = join(out, 'sweep');
+  const dir =
+    existsSync(join(out, 'sweep.json')) && !existsSync(join(out, 'sweep', 'sweep.json')) ? out : join(out, 'sweep');
   return {
     dir,
     manifest: join(dir, 'sweep.json'),
@@ -129,7 +142,7 @@ export async function imageFileFor(paths: SweepPaths, item: SweepItem): Promise<
   );
   if (!present) {
     const idx = await idxImages(item.path);
-    await mkdir(join(paths.images, stem), { recursive: true });
+    await makeDirs(join(paths.images, stem));
     await writeFileAtomic(file, encodePng(idx.image(item.index!), idx.cols, idx.rows, 1));
   }
   return file;

@@ -17,7 +17,7 @@ import {
   waitForJob,
 } from '@neuronscope/sweep';
 import { type Command, Option } from 'commander';
-import { reportError } from '../errors.js';
+import { EXIT, reportError } from '../errors.js';
 import { createLog } from '../log.js';
 import { addModelOptions, integer, number, paramOption, threadsOption, workersOption } from '../options.js';
 import { textTable } from '../print.js';
@@ -147,6 +147,20 @@ export function aggregateText(a: AggregateResult, dir: string): string {
   ].join('\n');
 }
 
+/**
+ * A sweep that finished with images it could not analyse says how many, on one line, and exits with
+ * {@link EXIT.imagesFailed}: a batch job must not read it as a complete success.
+ */
+function reportFailedImages(counts: AggregateResult['counts'], dir: string): void {
+  const bad = counts.error + counts.failed;
+  if (bad === 0) return;
+  process.stderr.write(
+    `neuronscope: ${bad} of ${counts.images} images could not be analysed (${counts.error} errors, ${counts.failed} failed): ` +
+      `see ${dir}/images.parquet; --retry-failed analyses them again\n`,
+  );
+  process.exitCode = EXIT.imagesFailed;
+}
+
 /** `neuronscope sweep`. */
 export function register(program: Command): void {
   addSweepOptions(
@@ -209,6 +223,7 @@ export function register(program: Command): void {
           const json = await readFile(paths.aggregateJson, 'utf8');
           if (o.json) process.stdout.write(json);
           else if (!o.quiet) log.info(`sweep: done; tables and report in ${paths.dir}`);
+          reportFailedImages((JSON.parse(json) as AggregateResult).counts, paths.dir);
           return;
         }
         log.info(`sweep: ${plan.items.length} images from ${sweep.source.path} into ${paths.dir}`);
@@ -221,6 +236,7 @@ export function register(program: Command): void {
         if (o.json) {
           process.stdout.write(await readFile(paths.aggregateJson, 'utf8'));
         } else if (!o.quiet) process.stdout.write(`${aggregateText(aggregate, paths.dir)}\n`);
+        reportFailedImages(aggregate.counts, paths.dir);
       } catch (err) {
         reportError(err);
       } finally {
