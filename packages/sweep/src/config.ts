@@ -96,16 +96,23 @@ export async function loadSweepConfig(path: string): Promise<SweepConfig> {
     throw new UserError(`sweep configuration not found: ${path}`);
   }
   let raw: unknown;
+  const yaml = /\.ya?ml$/i.test(path);
   try {
-    raw = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+    raw = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
-    throw new UserError(`${path} is not valid ${/\.ya?ml$/i.test(path) ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
+    // Where, never what: the parsers' messages quote the text, which may be any file a job names.
+    const at = yaml
+      ? (err as { linePos?: { line: number }[] }).linePos?.[0]?.line
+      : /position (\d+)/.exec((err as Error).message)?.[1];
+    const where = at === undefined ? '' : yaml ? ` (line ${at})` : ` (at character ${at})`;
+    throw new UserError(`${path} is not valid ${yaml ? 'YAML' : 'JSON'}${where}`);
   }
   const parsed = SweepConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    throw new UserError(`${path}: invalid sweep configuration: ${where}${issue?.message}`);
+    // zod's messages name keys and types, not values; the first line only.
+    throw new UserError(`${path}: invalid sweep configuration: ${where}${issue?.message.split('\n')[0]}`);
   }
   return rebasePaths(parsed.data, dirname(resolve(path)));
 }

@@ -44,6 +44,7 @@ export {
   listSchedules,
   type QueueStatus,
   queueStatus,
+  redactUrl,
   redisConnection,
   removeSchedule,
   sweepProgress,

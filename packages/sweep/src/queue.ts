@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { UserError } from '@neuronscope/core';
 import { FlowProducer, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { z } from 'zod';
 import { isDone } from './local.js';
 import { readPart } from './parts.js';
 import { type Plan, type PlanItem, planHash, readPlan, type SweepPaths, sweepPaths } from './plan.js';
@@ -9,24 +10,45 @@ import { type Plan, type PlanItem, planHash, readPlan, type SweepPaths, sweepPat
 /** Default BullMQ queue name of neuronscope's jobs. */
 export const DEFAULT_QUEUE_NAME = 'neuronscope';
 
-/** `images`: analyse a shard of a sweep; `aggregate`: the flow's parent, run when every shard is done. */
-export interface ImagesJobData {
-  out: string;
-  settingsKey: string;
-  items: PlanItem[];
-}
-export interface AggregateJobData {
-  out: string;
-  planHash: string;
-}
+const hash = z.string().regex(/^[0-9a-f]{64}$/, 'not a content hash');
+
+/**
+ * An `images` job: a shard of a sweep, named by the keys of its images in the sweep's plan (the worker takes every
+ * path from the plan on disk, never from the job: anyone who can write to the Redis could otherwise make a worker
+ * read any file, or write outside the sweep).
+ */
+export const ImagesJobSchema = z.strictObject({
+  out: z.string().min(1),
+  settingsKey: hash,
+  keys: z.array(hash).min(1).max(100_000),
+});
+export type ImagesJobData = z.infer<typeof ImagesJobSchema>;
+
+/** The flow's parent: compacts and aggregates the sweep once every shard is done. */
+export const AggregateJobSchema = z.strictObject({ out: z.string().min(1), planHash: hash });
+export type AggregateJobData = z.infer<typeof AggregateJobSchema>;
+
 /** A repeatable job of `neuronscope schedule`: sweep the configured source again (only new or changed images). */
-export interface ScheduledSweepData {
-  config: string;
+export const ScheduledSweepSchema = z.strictObject({ config: z.string().min(1) });
+export type ScheduledSweepData = z.infer<typeof ScheduledSweepSchema>;
+
+/** `redis://:secret@host` → `redis://:***@host`: what may be printed of a Redis URL. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/)([^@/]*)@/, (_m, scheme: string, auth: string) => {
+    const user = auth.includes(':') ? auth.slice(0, auth.indexOf(':')) : '';
+    return `${scheme}${user}:***@`;
+  });
+}
+
+/** Removes the secret of `url` from a message (errors of ioredis may quote it). */
+export function redactIn(message: string, url: string): string {
+  const secret = /^rediss?:\/\/[^:@/]*:([^@/]+)@/.exec(url)?.[1];
+  return secret ? message.split(secret).join('***') : message;
 }
 
 /** A Redis connection for BullMQ from a `redis://[:password@]host:port[/db]` URL. */
 export function redisConnection(url: string): Redis {
-  if (!/^rediss?:\/\//.test(url)) throw new UserError(`--queue ${url}: expected a redis://host:port URL`);
+  if (!/^rediss?:\/\//.test(url)) throw new UserError(`--queue ${redactUrl(url)}: expected a redis://host:port URL`);
   // BullMQ's blocking commands need maxRetriesPerRequest null.
   const connection = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
   // Connection errors surface through the commands (and ping below); ioredis would print each retry otherwise.
@@ -37,13 +59,14 @@ export function redisConnection(url: string): Redis {
 /** Fails fast with one line when Redis does not answer. */
 export async function ping(connection: Redis, url: string): Promise<void> {
   const timeout = new Promise<never>((_, reject) =>
-    setTimeout(() => reject(new UserError(`cannot reach Redis at ${url}`)), 5000).unref(),
+    setTimeout(() => reject(new UserError(`cannot reach Redis at ${redactUrl(url)}`)), 5000).unref(),
   );
   try {
     await Promise.race([connection.ping(), timeout]);
   } catch (err) {
     connection.disconnect();
-    throw err instanceof UserError ? err : new UserError(`cannot reach Redis at ${url}: ${(err as Error).message}`);
+    if (err instanceof UserError) throw err;
+    throw new UserError(`cannot reach Redis at ${redactUrl(url)}: ${redactIn((err as Error).message, url)}`);
   }
 }
 
@@ -72,16 +95,18 @@ export async function enqueueSweep(
   connection?: Redis,
 ): Promise<{ parentId: string; jobs: number; images: number }> {
   const queueName = opts.queueName ?? DEFAULT_QUEUE_NAME;
-  const todo: PlanItem[] = [];
-  for (const item of plan.items) if (!(await isDone(paths, item))) todo.push(item);
-  const shards: PlanItem[][] = [];
-  for (let i = 0; i < todo.length; i += opts.shardSize) shards.push(todo.slice(i, i + opts.shardSize));
   const conn = connection ?? redisConnection(opts.url);
   if (!connection) await ping(conn, opts.url);
+  const out = paths.dir.replace(/[\\/]sweep$/, '');
+  // Images already waiting in a job of this sweep (a rerun of `sweep --queue` enqueues only what is missing).
+  const pending = await pendingKeys(conn, queueName, out);
+  const todo: PlanItem[] = [];
+  for (const item of plan.items) if (!pending.has(item.key) && !(await isDone(paths, item))) todo.push(item);
+  const shards: PlanItem[][] = [];
+  for (let i = 0; i < todo.length; i += opts.shardSize) shards.push(todo.slice(i, i + opts.shardSize));
   const flow = new FlowProducer({ connection: conn });
   const hash = planHash(plan);
   const run = `${hash.slice(0, 12)}-${Date.now().toString(36)}`;
-  const out = paths.dir.replace(/[\\/]sweep$/, '');
   try {
     const jobOpts = {
       attempts: opts.attempts,
@@ -97,7 +122,7 @@ export async function enqueueSweep(
       children: shards.map((items, k) => ({
         name: 'images',
         queueName,
-        data: { out, settingsKey: plan.settingsKey, items } satisfies ImagesJobData,
+        data: { out, settingsKey: plan.settingsKey, keys: items.map((i) => i.key) } satisfies ImagesJobData,
         // A child that finally fails does not block the aggregation: its images are recorded as failed.
         opts: { ...jobOpts, jobId: `images-${run}-${k}`, ignoreDependencyOnFailure: true },
       })),
@@ -106,6 +131,24 @@ export async function enqueueSweep(
   } finally {
     await flow.close();
     if (!connection) conn.disconnect();
+  }
+}
+
+/** Job states in which a job will still run. */
+const PENDING_STATES = ['waiting', 'active', 'delayed', 'prioritized'] as const;
+
+/** The keys of the images of sweep `out` that are in a job that will still run. */
+export async function pendingKeys(connection: Redis, queueName: string, out: string): Promise<Set<string>> {
+  const queue = new Queue(queueName, { connection });
+  try {
+    const keys = new Set<string>();
+    for (const job of await queue.getJobs([...PENDING_STATES])) {
+      const data = ImagesJobSchema.safeParse(job?.data);
+      if (job?.name === 'images' && data.success && data.data.out === out) for (const k of data.data.keys) keys.add(k);
+    }
+    return keys;
+  } finally {
+    await queue.close();
   }
 }
 
@@ -134,7 +177,16 @@ export interface QueueStatus {
   counts: Record<string, number>;
   active: { id: string; name: string; progress: unknown }[];
   schedulers: { id: string; pattern: string | null; next: number | null }[];
-  sweep?: { total: number; done: number; ok: number; error: number; failed: number; compacted: boolean };
+  sweep?: {
+    total: number;
+    done: number;
+    ok: number;
+    error: number;
+    failed: number;
+    compacted: boolean;
+    /** With a queue: images not done that no pending job will analyse (the queue lost them; none when absent). */
+    lost?: number;
+  };
 }
 
 export async function queueStatus(url: string, queueName = DEFAULT_QUEUE_NAME, out?: string): Promise<QueueStatus> {
@@ -158,7 +210,14 @@ export async function queueStatus(url: string, queueName = DEFAULT_QUEUE_NAME, o
       next: s.next ?? null,
     }));
     const status: QueueStatus = { queue: queueName, counts, active, schedulers };
-    if (out) status.sweep = await sweepProgress(out);
+    if (out) {
+      const progress = await sweepProgress(out);
+      const pending = await pendingKeys(conn, queueName, sweepPaths(out).dir.replace(/[\\/]sweep$/, ''));
+      const plan = await readPlan(sweepPaths(out));
+      let lost = 0;
+      for (const item of plan.items) if (!pending.has(item.key) && !(await isDone(sweepPaths(out), item))) lost++;
+      status.sweep = { ...progress, lost };
+    }
     return status;
   } finally {
     await queue.close();

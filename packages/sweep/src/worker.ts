@@ -6,20 +6,21 @@
 import { canonicalJson, UserError } from '@neuronscope/core';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { z } from 'zod';
 import { type Analyser, type AnalysisOptions, createAnalyser } from './analyse.js';
 import { loadSweepConfig } from './config.js';
 import { finalizeSweep } from './finalize.js';
 import { errorMessage, forEachLimited, IMAGES_IN_FLIGHT, isDone, processItem, type SweepLog } from './local.js';
 import { imageRow, writePart } from './parts.js';
-import { type PlanItem, planHash, readManifest, readPlan, sweepPaths } from './plan.js';
+import { type PlanItem, planHash, readManifest, readPlan, type SweepPaths, sweepPaths } from './plan.js';
 import {
-  type AggregateJobData,
+  AggregateJobSchema,
   DEFAULT_QUEUE_NAME,
   enqueueSweep,
-  type ImagesJobData,
+  ImagesJobSchema,
   ping,
   redisConnection,
-  type ScheduledSweepData,
+  ScheduledSweepSchema,
 } from './queue.js';
 import { planSweep, resolveSweep } from './sweep.js';
 
@@ -66,20 +67,48 @@ class Analysers {
   }
 }
 
+/** A job's data checked against its schema; a job that does not fit is failed for good, its data not echoed. */
+function jobData<T>(job: Job, schema: z.ZodType<T>): T {
+  const parsed = schema.safeParse(job.data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UnrecoverableError(
+      `job ${job.id} (${job.name}) is malformed: ${issue?.path.join('.') || 'data'}: ${issue?.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * The images a job names, taken from the sweep's plan on disk (paths, labels, keys): a key that is not in the plan
+ * fails the job for good.
+ */
+async function planItems(paths: SweepPaths, keys: readonly string[], jobId: string | undefined): Promise<PlanItem[]> {
+  const plan = await readPlan(paths);
+  const byKey = new Map(plan.items.map((i) => [i.key, i]));
+  return keys.map((key) => {
+    const item = byKey.get(key);
+    if (!item)
+      throw new UnrecoverableError(`job ${jobId} names an image (${key.slice(0, 12)}) that is not in the sweep's plan`);
+    return item;
+  });
+}
+
 /** An `images` job: its images not done yet, a few at a time; the last attempt records failures as parts. */
-async function imagesJob(job: Job<ImagesJobData>, analysers: Analysers, log: SweepLog) {
-  const paths = sweepPaths(job.data.out);
+async function imagesJob(job: Job, analysers: Analysers, log: SweepLog) {
+  const data = jobData(job, ImagesJobSchema);
+  const paths = sweepPaths(data.out);
   const manifest = await readManifest(paths);
   const analyser = await analysers.for(manifest.analysis);
-  if (analyser.settingsKey !== job.data.settingsKey) {
+  if (analyser.settingsKey !== data.settingsKey) {
     throw new UnrecoverableError(
-      `the sweep in ${job.data.out} changed since this job was queued (model, labels or settings differ)`,
+      `the sweep in ${data.out} changed since this job was queued (model, labels or settings differ)`,
     );
   }
   const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
   let done = 0;
   const todo: PlanItem[] = [];
-  for (const item of job.data.items) if (!(await isDone(paths, item))) todo.push(item);
+  for (const item of await planItems(paths, data.keys, job.id)) if (!(await isDone(paths, item))) todo.push(item);
   await forEachLimited(todo, IMAGES_IN_FLIGHT, async (item) => {
     log.info(`worker: ${job.id}: ${item.image}`);
     try {
@@ -100,16 +129,21 @@ async function imagesJob(job: Job<ImagesJobData>, analysers: Analysers, log: Swe
 }
 
 /** An `aggregate` job (the flow's parent): compacts the parts, with the reasons of children that failed for good. */
-async function aggregateJob(job: Job<AggregateJobData>, worker: Worker, log: SweepLog) {
-  const paths = sweepPaths(job.data.out);
+async function aggregateJob(job: Job, worker: Worker, log: SweepLog) {
+  const data = jobData(job, AggregateJobSchema);
+  const paths = sweepPaths(data.out);
   const plan = await readPlan(paths);
-  if (planHash(plan) !== job.data.planHash) return { skipped: 'a newer sweep replaced this plan' };
+  if (planHash(plan) !== data.planHash) return { skipped: 'a newer sweep replaced this plan' };
   // Images of children that failed for good (after their attempts, or stalled too often) without writing a part.
+  const imageOf = new Map(plan.items.map((i) => [i.key, i.image]));
   const reasons = new Map<string, string>();
   const failures = await job.getIgnoredChildrenFailures();
   for (const [key, reason] of Object.entries(failures)) {
-    const child = await Job.fromId<ImagesJobData>(worker, key.split(':').pop()!);
-    for (const item of child?.data.items ?? []) reasons.set(item.image, `job failed: ${reason}`);
+    const child = ImagesJobSchema.safeParse((await Job.fromId(worker, key.split(':').pop()!))?.data);
+    for (const k of child.success ? child.data.keys : []) {
+      const image = imageOf.get(k);
+      if (image) reasons.set(image, `job failed: ${reason}`);
+    }
   }
   const result = await finalizeSweep(paths, {
     missing: (image) => reasons.get(image) ?? (Object.keys(failures).length ? 'job failed' : undefined),
@@ -120,12 +154,13 @@ async function aggregateJob(job: Job<AggregateJobData>, worker: Worker, log: Swe
 
 /** A scheduled `sweep` job: plans the configured sweep again and enqueues its new or changed images. */
 async function scheduledJob(
-  job: Job<ScheduledSweepData>,
+  job: Job,
   analysers: Analysers,
   queue: { url: string; queueName: string; connection: Redis },
   log: SweepLog,
 ) {
-  const config = await loadSweepConfig(job.data.config);
+  const data = jobData(job, ScheduledSweepSchema);
+  const config = await loadSweepConfig(data.config);
   const sweep = await resolveSweep(config);
   const analyser = await analysers.for(sweep.analysis);
   const { paths, plan } = await planSweep(sweep, analyser);
@@ -135,7 +170,7 @@ async function scheduledJob(
     { url: queue.url, queueName: queue.queueName, shardSize: sweep.shardSize, attempts: sweep.attempts },
     queue.connection,
   );
-  log.info(`worker: scheduled sweep ${job.data.config}: ${queued.images} new or changed images queued`);
+  log.info(`worker: scheduled sweep ${data.config}: ${queued.images} new or changed images queued`);
   return queued;
 }
 
@@ -153,11 +188,11 @@ export async function startWorker(opts: WorkerOptions): Promise<{ worker: Worker
     queueName,
     async (job: Job) => {
       try {
-        if (job.name === 'images') return await imagesJob(job as Job<ImagesJobData>, analysers, opts.log);
-        if (job.name === 'aggregate') return await aggregateJob(job as Job<AggregateJobData>, worker, opts.log);
+        if (job.name === 'images') return await imagesJob(job, analysers, opts.log);
+        if (job.name === 'aggregate') return await aggregateJob(job, worker, opts.log);
         if (job.name === 'sweep') {
           const queue = { url: opts.url, queueName, connection };
-          return await scheduledJob(job as Job<ScheduledSweepData>, analysers, queue, opts.log);
+          return await scheduledJob(job, analysers, queue, opts.log);
         }
         throw new UnrecoverableError(`unknown job ${job.name}`);
       } catch (err) {

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,34 +159,36 @@ async function freePort(): Promise<number> {
 }
 
 /** A throwaway Redis on a free local port. */
-export async function startRedis(): Promise<{ url: string; stop(): Promise<void>; process: ChildProcess }> {
+export async function startRedis(
+  extra: string[] = [],
+): Promise<{ url: string; stop(): Promise<void>; process: ChildProcess }> {
   const port = await freePort();
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra],
     {
       stdio: 'ignore',
     },
   );
-  const { Redis } = await import('ioredis');
   const url = `redis://127.0.0.1:${port}`;
-  await until(
-    async () => {
-      const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      c.on('error', () => undefined);
-      try {
-        await c.connect();
-        await c.ping();
-        return true;
-      } catch {
-        return false;
-      } finally {
-        c.disconnect();
+  // Up when it answers a PING on the socket (+PONG, or -NOAUTH from a Redis with a password).
+  const answers = () =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.setTimeout(1000);
+      socket.once('data', (d) => {
+        socket.destroy();
+        resolve(/^[+-]/.test(d.toString()));
+      });
+      socket.once('connect', () => socket.write('PING\r\n'));
+      for (const event of ['error', 'timeout'] as const) {
+        socket.once(event, () => {
+          socket.destroy();
+          resolve(false);
+        });
       }
-    },
-    10_000,
-    'redis-server to start',
-  );
+    });
+  await until(answers, 10_000, 'redis-server to start');
   return {
     url,
     process: child,

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { columnValues, readParquetFile } from '@neuronscope/core';
+import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requires } from '../../../test/support/env.js';
 import { cli, spawnCli, startRedis, until, writeTinyModel } from './fixtures.js';
@@ -126,8 +127,10 @@ describe('sweeps through BullMQ on a real Redis', requires('redis-server'), () =
       '--wait',
       '--json',
     ]);
-    expect(r.stderr).not.toMatch(/error/);
-    expect(r.status).toBe(0);
+    expect(r.stderr).not.toMatch(/error:/);
+    // Finished, with an image it could not analyse: exit code 4, and one line saying so.
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/1 of 6 images could not be analysed \(0 errors, 1 failed\)/);
     const summary = JSON.parse(r.stdout);
     expect(summary.counts).toMatchObject({ images: 6, ok: 5, failed: 1 });
     const images = await readParquetFile(join(out, 'sweep', 'images.parquet'));
@@ -231,5 +234,123 @@ describe('sweeps through BullMQ on a real Redis', requires('redis-server'), () =
     // A worker stops cleanly on SIGTERM.
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);
+  });
+
+  describe('workers trust no job', () => {
+    const queue = 'hostile';
+    let out: string;
+    let w: ReturnType<typeof spawnCli>;
+    let bull: Queue;
+    let connection: import('ioredis').Redis;
+
+    /** Adds a job with `data` and waits until it has failed; returns its failure reason. */
+    const failedReason = async (name: string, data: unknown): Promise<string> => {
+      const job = await bull.add(name, data, { attempts: 1 });
+      await until(async () => (await job.getState()) === 'failed', 60_000, `job ${name} to fail`);
+      return (await Job.fromId(bull, job.id!))!.failedReason;
+    };
+
+    beforeAll(async () => {
+      out = join(dir, 'hostile');
+      // A planned sweep (local, on its first 3 images) whose folder the hostile jobs name.
+      expect(cli(['sweep', ...common, '--limit', '3', '--out', out, '-q']).status).toBe(0);
+      w = worker(queue);
+      const { Redis } = await import('ioredis');
+      connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+      bull = new Queue(queue, { connection });
+    });
+    afterAll(async () => {
+      await bull?.close();
+      connection?.disconnect();
+    });
+
+    it('refuses an output key that is a path, and writes nothing outside the sweep', async () => {
+      const settingsKey = JSON.parse(readFileSync(join(out, 'sweep', 'plan.json'), 'utf8')).settingsKey;
+      const reason = await failedReason('images', { out, settingsKey, keys: ['../../../../evil/x'] });
+      expect(reason).toMatch(/malformed: keys\.0: not a content hash/);
+      expect(await exists(join(dir, 'evil'))).toBe(false);
+      expect(await exists('/evil')).toBe(false);
+    });
+
+    it('refuses an image that is not in the sweep, and any path a job brings with it', async () => {
+      const settingsKey = JSON.parse(readFileSync(join(out, 'sweep', 'plan.json'), 'utf8')).settingsKey;
+      const unknown = await failedReason('images', { out, settingsKey, keys: ['a'.repeat(64)] });
+      expect(unknown).toMatch(/names an image \(aaaaaaaaaaaa\) that is not in the sweep's plan/);
+      // The old job format carried paths: a job naming /etc/shadow is malformed, its path never read.
+      const item = { image: 'x', source: '/etc/shadow', kind: 'file', path: '/etc/shadow', key: 'b'.repeat(64) };
+      const withPath = await failedReason('images', { out, settingsKey, items: [item] });
+      expect(withPath).toMatch(/malformed/);
+      expect(w.output.stderr).not.toMatch(/worker: \S+: x$/m);
+    });
+
+    it('fails a scheduled sweep of a file that is no configuration without quoting the file', async () => {
+      const secret = join(dir, 'secret.txt');
+      await writeFile(secret, 'root:x:0:0:TOP-SECRET-LINE\n');
+      const reason = await failedReason('sweep', { config: secret });
+      expect(reason).toMatch(/secret\.txt is not valid JSON/);
+      expect(reason).not.toContain('TOP-SECRET');
+      expect(reason).not.toContain('root:x');
+    });
+
+    it('reports the images a queue lost and enqueues only those again', async () => {
+      const lost = join(dir, 'lost');
+      const name = 'lost';
+      const enqueue = () =>
+        cli(['sweep', ...common, '--limit', '6', '--out', lost, '--queue', redis.url, '--queue-name', name]);
+      expect(enqueue().stderr).toMatch(/6 to analyse in 6 jobs/);
+      // Pending jobs are not enqueued twice.
+      expect(enqueue().stderr).toMatch(/0 to analyse in 0 jobs/);
+      // Redis loses everything (restarted without persistence): status says so, and a rerun enqueues them again.
+      const { Redis } = await import('ioredis');
+      const admin = new Redis(redis.url);
+      await admin.flushall();
+      admin.disconnect();
+      const status = cli(['status', '--queue', redis.url, '--queue-name', name, '--out', lost]);
+      expect(status.stdout).toMatch(/6 images are not done and no job of the queue will analyse them/);
+      expect(enqueue().stderr).toMatch(/6 to analyse in 6 jobs/);
+      const json = JSON.parse(
+        cli(['status', '--queue', redis.url, '--queue-name', name, '--out', lost, '--json']).stdout,
+      );
+      expect(json.sweep.lost).toBe(0);
+    });
+  });
+});
+
+describe('a Redis with a password', requires('redis-server'), () => {
+  it('takes it from REDIS_URL or a file, and prints it nowhere', async () => {
+    const secret = 'Sup3r-s3cret-pass';
+    const redis = await startRedis(['--requirepass', secret]);
+    const dir = await mkdtemp(join(tmpdir(), 'ns-redis-auth-'));
+    try {
+      const url = redis.url.replace('redis://', `redis://:${secret}@`);
+      const fromEnv = cli(['status', '--queue', '--json'], { REDIS_URL: url });
+      expect(fromEnv.status).toBe(0);
+      expect(JSON.parse(fromEnv.stdout).queue).toBe('neuronscope');
+      await writeFile(join(dir, 'password'), `${secret}\n`);
+      const fromFile = cli(['status', '--queue', redis.url, '--queue-password-file', join(dir, 'password')]);
+      expect(fromFile.status).toBe(0);
+      // A wrong password: a one-line error that names the Redis but not the password.
+      const wrong = cli(['status', '--queue', redis.url.replace('redis://', 'redis://:wrong-one@')]);
+      expect(wrong.status).not.toBe(0);
+      expect(wrong.stderr).toMatch(/cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1/);
+      expect(wrong.stderr).toMatch(/password in --queue shows in `ps`/);
+      const w = spawnCli(['worker'], { REDIS_URL: url });
+      await until(() => w.output.stderr.includes('waiting for jobs'), 30_000, 'the worker');
+      w.child.kill('SIGTERM');
+      await w.exited;
+      for (const text of [
+        fromEnv.stdout,
+        fromEnv.stderr,
+        fromFile.stdout,
+        fromFile.stderr,
+        wrong.stderr,
+        w.output.stderr,
+      ]) {
+        expect(text).not.toContain(secret);
+      }
+      expect(w.output.stderr).toContain('redis://:***@127.0.0.1');
+    } finally {
+      await redis.stop();
+    }
   });
 });

@@ -1,25 +1,20 @@
 import { basename, extname, resolve } from 'node:path';
 import { UserError } from '@neuronscope/core';
-import {
-  addSchedule,
-  DEFAULT_QUEUE_NAME,
-  listSchedules,
-  loadSweepConfig,
-  removeSchedule,
-  resolveSweep,
-} from '@neuronscope/sweep';
+import { addSchedule, listSchedules, loadSweepConfig, removeSchedule, resolveSweep } from '@neuronscope/sweep';
 import type { Command } from 'commander';
 import { reportError } from '../errors.js';
 import { textTable } from '../print.js';
+import { addQueueOptions, queueNameOf, queueUrlOf } from '../queue-options.js';
 
 /** `neuronscope schedule`. */
 export function register(program: Command): void {
-  program
-    .command('schedule')
-    .argument('[config]', 'sweep configuration (JSON or YAML) to run on the schedule')
-    .description('run a sweep on a cron schedule through the queue (only new or changed images are analysed)')
-    .requiredOption('--queue <url>', 'Redis of the queue (redis://host:port)')
-    .option('--queue-name <name>', `BullMQ queue (default ${DEFAULT_QUEUE_NAME})`)
+  addQueueOptions(
+    program
+      .command('schedule')
+      .argument('[config]', 'sweep configuration (JSON or YAML) to run on the schedule')
+      .description('run a sweep on a cron schedule through the queue (only new or changed images are analysed)'),
+    'Redis of the queue',
+  )
     .option('--cron <pattern>', 'cron pattern, e.g. "0 3 * * *" (03:00 every day); seconds may lead: "*/30 * * * * *"')
     .option('--tz <zone>', "time zone of the pattern, e.g. Europe/Paris (default: the workers')")
     .option('--id <name>', 'name of the schedule (default: the configuration file name)')
@@ -28,8 +23,8 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (config: string | undefined, o: Record<string, unknown>) => {
       try {
-        const url = o.queue as string;
-        const queueName = (o.queueName as string | undefined) ?? DEFAULT_QUEUE_NAME;
+        const url = (await queueUrlOf(o, true))!;
+        const queueName = queueNameOf(o);
         if (o.list) {
           const list = await listSchedules(url, queueName);
           if (o.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);

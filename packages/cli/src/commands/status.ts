@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { UserError } from '@neuronscope/core';
-import { DEFAULT_QUEUE_NAME, type QueueStatus, queueStatus, sweepProgress } from '@neuronscope/sweep';
+import { type QueueStatus, queueStatus, sweepProgress } from '@neuronscope/sweep';
 import type { Command } from 'commander';
 import { guarded } from '../options.js';
+import { addQueueOptions, queueNameOf, queueUrlOf } from '../queue-options.js';
 
 function statusText(s: Partial<QueueStatus>): string {
   const lines: string[] = [];
@@ -24,24 +25,32 @@ function statusText(s: Partial<QueueStatus>): string {
       `sweep: ${w.done}/${w.total} images done (${pct}%): ${w.ok} analysed, ${w.error} errors, ${w.failed} failed; ` +
         (w.compacted ? 'tables written' : 'tables not written yet'),
     );
+    if (w.lost) {
+      lines.push(
+        `  ${w.lost} images are not done and no job of the queue will analyse them: the queue lost them ` +
+          '(Redis restarted without persistence?); run the same `neuronscope sweep ... --queue` again to enqueue them',
+      );
+    }
   }
   return lines.join('\n');
 }
 
 /** `neuronscope status`. */
 export function register(program: Command): void {
-  program
-    .command('status')
-    .description('progress of a sweep: its queue (jobs by state, schedules) and/or its output directory')
-    .option('--queue <url>', 'Redis of the queue (redis://host:port)')
-    .option('--queue-name <name>', `BullMQ queue (default ${DEFAULT_QUEUE_NAME})`)
+  addQueueOptions(
+    program
+      .command('status')
+      .description('progress of a sweep: its queue (jobs by state, schedules) and/or its output directory'),
+    'Redis of the queue',
+  )
     .option('-o, --out <dir>', 'sweep output directory: images done of its plan')
     .option('--json', 'print the status as JSON')
     .action(
       guarded(async (o) => {
         const out = o.out ? resolve(o.out as string) : undefined;
         let status: Partial<QueueStatus>;
-        if (o.queue) status = await queueStatus(o.queue as string, (o.queueName as string) ?? DEFAULT_QUEUE_NAME, out);
+        const url = await queueUrlOf(o, false);
+        if (url) status = await queueStatus(url, queueNameOf(o), out);
         else if (out) status = { sweep: await sweepProgress(out) };
         else throw new UserError('give --queue, --out, or both');
         process.stdout.write(o.json ? `${JSON.stringify(status, null, 2)}\n` : `${statusText(status)}\n`);

@@ -6,11 +6,11 @@ import {
   type AggregateResult,
   type Analyser,
   createAnalyser,
-  DEFAULT_QUEUE_NAME,
   enqueueSweep,
   finalizeSweep,
   loadSweepConfig,
   planSweep,
+  redactUrl,
   resolveSweep,
   runLocalSweep,
   type SweepConfig,
@@ -21,6 +21,7 @@ import { EXIT, reportError } from '../errors.js';
 import { createLog } from '../log.js';
 import { addModelOptions, integer, number, paramOption, threadsOption, workersOption } from '../options.js';
 import { textTable } from '../print.js';
+import { addQueueOptions, queueNameOf, queueUrlOf } from '../queue-options.js';
 
 /** Options of a command that defines a sweep (flags override the configuration file). */
 export function addSweepOptions(cmd: Command): Command {
@@ -163,17 +164,18 @@ function reportFailedImages(counts: AggregateResult['counts'], dir: string): voi
 
 /** `neuronscope sweep`. */
 export function register(program: Command): void {
-  addSweepOptions(
-    program
-      .command('sweep')
-      .argument('[config]', 'sweep configuration (JSON or YAML); flags override it')
-      .description('analyse every image of a folder, glob, manifest or IDX dataset; resumable; dataset-level tables'),
+  addQueueOptions(
+    addSweepOptions(
+      program
+        .command('sweep')
+        .argument('[config]', 'sweep configuration (JSON or YAML); flags override it')
+        .description('analyse every image of a folder, glob, manifest or IDX dataset; resumable; dataset-level tables'),
+    ),
+    'enqueue the images as BullMQ jobs on this Redis and return',
   )
     .addOption(threadsOption())
     .addOption(workersOption())
     .option('--retry-failed', 'analyse again the images recorded with an error')
-    .option('--queue <url>', 'enqueue the images as BullMQ jobs on this Redis (redis://host:port) and return')
-    .option('--queue-name <name>', `BullMQ queue (default ${DEFAULT_QUEUE_NAME})`)
     .option('--shard-size <n>', 'queue mode: images per job (default 1)', integer(1))
     .option(
       '--attempts <n>',
@@ -201,10 +203,10 @@ export function register(program: Command): void {
           log: (m) => log.info(m),
         });
         const { paths, plan } = await planSweep(sweep, analyser);
-        if (o.queue) {
+        const url = await queueUrlOf(o, false);
+        if (url) {
           await analyser.close();
-          const url = o.queue as string;
-          const queueName = (o.queueName as string | undefined) ?? DEFAULT_QUEUE_NAME;
+          const queueName = queueNameOf(o);
           const queued = await enqueueSweep(paths, plan, {
             url,
             queueName,
@@ -212,11 +214,11 @@ export function register(program: Command): void {
             attempts: sweep.attempts,
           });
           log.info(
-            `sweep: ${plan.items.length} images, ${queued.images} to analyse in ${queued.jobs} jobs on ${url} (queue ${queueName}); ` +
+            `sweep: ${plan.items.length} images, ${queued.images} to analyse in ${queued.jobs} jobs on ${redactUrl(url)} (queue ${queueName}); ` +
               `aggregation job ${queued.parentId}`,
           );
           if (!o.wait) {
-            log.info(`watch with: neuronscope status --queue ${url} --out ${sweep.out}`);
+            log.info(`watch with: neuronscope status --queue ${redactUrl(url)} --out ${sweep.out}`);
             return;
           }
           await waitForJob(url, queueName, queued.parentId);

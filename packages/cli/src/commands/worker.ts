@@ -1,17 +1,19 @@
-import { DEFAULT_QUEUE_NAME, startWorker } from '@neuronscope/sweep';
+import { redactUrl, startWorker } from '@neuronscope/sweep';
 import type { Command } from 'commander';
 import { createLog } from '../log.js';
 import { guarded, integer, threadsOption, workersOption } from '../options.js';
+import { addQueueOptions, queueNameOf, queueUrlOf } from '../queue-options.js';
 
 /** `neuronscope worker`. */
 export function register(program: Command): void {
-  program
-    .command('worker')
-    .description(
-      'process queued sweep jobs (images, aggregation, schedules) until stopped; run on any number of machines',
-    )
-    .requiredOption('--queue <url>', 'Redis of the queue (redis://host:port)')
-    .option('--queue-name <name>', `BullMQ queue (default ${DEFAULT_QUEUE_NAME})`)
+  addQueueOptions(
+    program
+      .command('worker')
+      .description(
+        'process queued sweep jobs (images, aggregation, schedules) until stopped; run on any number of machines',
+      ),
+    'Redis of the queue',
+  )
     .addOption(threadsOption())
     .addOption(workersOption())
     .option('--concurrency <n>', 'jobs processed at once by this process (default 1)', integer(1))
@@ -26,9 +28,10 @@ export function register(program: Command): void {
     .action(
       guarded(async (o) => {
         const log = createLog(Boolean(o.quiet));
+        const url = (await queueUrlOf(o, true))!;
         const running = await startWorker({
-          url: o.queue as string,
-          queueName: o.queueName as string | undefined,
+          url,
+          queueName: queueNameOf(o),
           concurrency: o.concurrency as number | undefined,
           lockDuration: o.lockDuration as number | undefined,
           stalledInterval: o.stalledInterval as number | undefined,
@@ -37,7 +40,7 @@ export function register(program: Command): void {
           threads: o.threads as number | undefined,
           log,
         });
-        log.info(`worker: ${process.pid} waiting for jobs on ${o.queue} (queue ${o.queueName ?? DEFAULT_QUEUE_NAME})`);
+        log.info(`worker: ${process.pid} waiting for jobs on ${redactUrl(url)} (queue ${queueNameOf(o)})`);
         await new Promise<void>((done) => {
           const stop = () => {
             log.info('worker: finishing the current job, then stopping');
