@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { has, requires } from '../../../test/support/env.js';
 import { imagesDir, mobilenetPath, sharedDir, squeezenetPath, tinyConvModel } from '../test/fixtures.js';
-import { loadImage } from './image.js';
+import { cmykToRgb, imageFromBytes, loadImage } from './image.js';
 import { loadLabels } from './labels.js';
 import { loadModel } from './load.js';
 import { resolvePreprocessing } from './preprocess.js';
@@ -256,5 +256,32 @@ describe('loadImage on synthetic images', () => {
     const path = join(dir, 'cut.png');
     await writeFile(path, png.subarray(0, png.length >> 1));
     await expectUserError(loadImage(path, prep()), /cut\.png is a truncated or corrupt image/);
+  });
+});
+
+describe('CMYK images', () => {
+  it("convert as Pillow's cmyk2rgb: (255 - K) - C (255 - K) / 255 in integers, no colour management", () => {
+    // (250, 201, 7, 186): 255 - K = 69; C: 250 * 69 + 128 = 17378, (17378 >> 8 + 17378) >> 8 = 68, R = 69 - 68 = 1;
+    // M: 201 * 69 + 128 = 13997 -> 54, G = 15; Y: 7 * 69 + 128 = 611 -> 2, B = 67. White and black too.
+    const cmyk = Uint8Array.of(250, 201, 7, 186, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 0);
+    expect([...cmykToRgb(cmyk, 4)]).toEqual([1, 15, 67, 255, 255, 255, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('decode a CMYK JPEG through that conversion, not an ICC transform', async () => {
+    const rgb = Buffer.from(Array.from({ length: 8 * 8 * 3 }, (_, i) => (i * 37) % 256));
+    const jpeg = await sharp(rgb, { raw: { width: 8, height: 8, channels: 3 } })
+      .toColourspace('cmyk')
+      .jpeg()
+      .toBuffer();
+    const stored = await sharp(jpeg).toColourspace('cmyk').raw().toBuffer();
+    const prep = resolvePreprocessing(
+      { preset: 'none', size: [8, 8] },
+      { path: 'x', inputDims: [1, 3, 8, 8], layout: 'NCHW' },
+    );
+    const image = await imageFromBytes(jpeg, 'cmyk.jpg', prep);
+    const expected = cmykToRgb(stored, 64);
+    for (let i = 0; i < 64; i++) {
+      for (let c = 0; c < 3; c++) expect(image.tensor.data[c * 64 + i]).toBeCloseTo(expected[3 * i + c]! / 255, 6);
+    }
   });
 });

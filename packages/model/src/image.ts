@@ -19,16 +19,57 @@ function imageError(path: string, err: unknown): UserError {
   if (/unsupported image format|buffer is empty/i.test(message)) {
     return new UserError(`${path} is not an image (unsupported format or not image data)`);
   }
-  if (/pixel limit/i.test(message)) return new UserError(`${path} is too large to decode (${message})`);
+  if (/pixel limit/i.test(message)) {
+    return new UserError(`${path} is too large to decode: more than ${MAX_IMAGE_PIXELS / 1e6} megapixels`);
+  }
   return new UserError(`${path} is a truncated or corrupt image (${message})`);
+}
+
+/**
+ * Decoded pixels larger than this are refused before decoding (the header tells): 100 megapixels, 4x a 5000 x 5000
+ * photo. A small file can claim a huge image (a "pixel bomb"); sharp checks the header against the limit.
+ */
+export const MAX_IMAGE_PIXELS = 100_000_000;
+
+const decoder = (bytes: Uint8Array) =>
+  // failOn 'error' rejects truncated and corrupt pixel data but tolerates benign decoder warnings
+  // (e.g. extraneous bytes in a JPEG) that Pillow accepts too.
+  sharp(bytes, { failOn: 'error', autoOrient: true, limitInputPixels: MAX_IMAGE_PIXELS });
+
+/** (a * b + 128) / 255 rounded, in integers: Pillow's `MULDIV255`. */
+const mulDiv255 = (a: number, b: number) => {
+  const t = a * b + 128;
+  return ((t >> 8) + t) >> 8;
+};
+
+/**
+ * Pillow's CMYK to RGB conversion (`cmyk2rgb` in its Convert.c): no colour management, R = (255 - K) - C (255 - K) /
+ * 255 in integers. libvips would apply an ICC transform instead, up to 36/255 away from what a torchvision-trained
+ * model saw.
+ */
+export function cmykToRgb(cmyk: Uint8Array, pixels: number): Uint8Array {
+  const out = new Uint8Array(pixels * 3);
+  for (let i = 0; i < pixels; i++) {
+    const nk = 255 - cmyk[4 * i + 3]!;
+    for (let c = 0; c < 3; c++) out[3 * i + c] = Math.max(0, nk - mulDiv255(cmyk[4 * i + c]!, nk));
+  }
+  return out;
 }
 
 /** Decodes `bytes` to 8-bit RGB pixels as displayed (EXIF-oriented), alpha dropped, colours as stored. */
 async function decodeRgb(bytes: Uint8Array): Promise<Pixels> {
-  // failOn 'error' rejects truncated and corrupt pixel data but tolerates benign decoder warnings
-  // (e.g. extraneous bytes in a JPEG) that Pillow accepts too. keepIccProfile: an embedded ICC profile
-  // is not applied, as Pillow (and so every torchvision-trained model) never applies it.
-  const { data, info } = await sharp(bytes, { failOn: 'error', autoOrient: true })
+  if ((await decoder(bytes).metadata()).space === 'cmyk') {
+    // The CMYK values as stored (libvips undoes Adobe's inversion, as Pillow does), converted as Pillow does.
+    const { data, info } = await decoder(bytes)
+      .toColourspace('cmyk')
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 4) throw new Error(`decoded CMYK to ${info.channels} channels, expected 4`);
+    return { data: cmykToRgb(data, info.width * info.height), width: info.width, height: info.height, channels: 3 };
+  }
+  // keepIccProfile: an embedded ICC profile is not applied, as Pillow (and so every torchvision-trained model)
+  // never applies it.
+  const { data, info } = await decoder(bytes)
     .removeAlpha()
     .toColourspace('srgb')
     .keepIccProfile()
