@@ -84,14 +84,16 @@ export function canonicalJson(value: unknown): string {
 /**
  * Makes sure `dir` is a folder this process can write to, creating it (and its parents) if needed, before a command
  * spends any time: a probe file is written and removed. What it created is removed again when the folder cannot be
- * written. Throws the operating system's error (EACCES, ENOTDIR, EROFS, ENOSPC, ...).
+ * written. Throws the operating system's error (EACCES, ENOTDIR, EROFS, ENOSPC, ...). Returns the first folder it
+ * created (undefined when `dir` existed), for the caller to remove if the command fails before writing.
  */
-export async function ensureWritableDir(dir: string): Promise<void> {
+export async function ensureWritableDir(dir: string): Promise<string | undefined> {
   const created = await makeDirs(dir);
   const probe = join(dir, `.neuronscope-write-check-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     await writeFile(probe, '');
     await rm(probe, { force: true });
+    return created;
   } catch (err) {
     if (created) await rm(created, { recursive: true, force: true }).catch(() => undefined);
     throw err;

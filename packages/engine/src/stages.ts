@@ -3,7 +3,7 @@
  * report --out DIR`), and `explainToFolder`, all of them in order. Every stage checks that the files it reads belong
  * to the run of `run.json` (and that the model and image are still the ones it names) before it writes anything.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import type { RunConfig, StatsConfig, Summary } from '@neuronscope/core';
 import {
   ensureWritableDir,
@@ -289,30 +289,27 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
   const mapsOptions = parseOptions(MapsOptionsSchema, maps ?? { masks: 0 }, 'maps options');
   const ablateOptions = ablate ? parseOptions(AblateOptionsSchema, ablate, 'ablate options') : null;
   const explainer = await createExplainer(rest, (m) => log.info(m));
+  let created: string | undefined;
+  let written = false;
   try {
     const source = image ?? explainer.context.defaultImage;
     if (!source) throw new UserError('--image is required with --model');
     const { input, config } = await explainer.prepare(source, analysis);
-    await ensureWritableDir(out);
+    created = await ensureWritableDir(out);
     log.info(`model: ${explainer.context.outputNote}`);
     const explanation = await withProgress(log, 'extract', (update) =>
       explainer.explainConfig(config, input, analysis, { onProgress: (_s, d, t) => update(d, t) }),
     );
     if (explanation.timings) {
+      const seconds = (explanation.timings.total / 1000).toFixed(1);
       log.info(
-        `extract: ${explanation.summary.samplesUsed} copies through the model in ${(explanation.timings.total / 1000).toFixed(1)} s${autoNote(explanation.stopping)}`,
+        `extract: ${explanation.summary.samplesUsed} copies through the model in ${seconds} s${autoNote(explanation.stopping)}`,
       );
     }
-    let summary = await writeRun(explanation, out);
+    written = true;
+    const summary = await writeRun(explanation, out);
     const run = { ...explanation, summary, config: summary.run };
-    if (ablateOptions) {
-      const result = await withProgress(log, 'ablate', (update) =>
-        explainer.ablate(run, ablateOptions, { onProgress: update }),
-      );
-      summary = SummarySchema.parse({ ...summary, ablation: result.summary });
-      await writeFileAtomic(runFile(out, 'ablation'), tableToParquet(result.table));
-      await writeJsonAtomic(runFile(out, 'summary'), summary);
-    }
+    const final = ablateOptions ? await ablateInto(explainer, run, ablateOptions, out, log) : summary;
     if (mapsOptions.masks > 0) {
       const result = await withProgress(log, 'maps', (update) =>
         explainer.heatMaps(run, mapsOptions, { onProgress: update }),
@@ -321,10 +318,29 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
     }
     const report = await writeReport(out, figures ? { figures } : {});
     if (figures) log.info(`report: ${report.figures} figures (SVG and PNG) in ${figures}`);
-    return { summary, reportPath: report.path, fromCache: explanation.fromCache, id: runId(summary.run) };
+    return { summary: final, reportPath: report.path, fromCache: explanation.fromCache, id: runId(final.run) };
+  } catch (err) {
+    // A run that failed before writing anything leaves no folder behind (the one it made for its output).
+    if (created && !written) await rm(created, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
   } finally {
     await explainer.close();
   }
+}
+
+/** The ablation test of an explained run, written into its folder; returns the summary with its section. */
+async function ablateInto(
+  explainer: Explainer,
+  run: Parameters<Explainer['ablate']>[0],
+  options: ReturnType<typeof AblateOptionsSchema.parse>,
+  out: string,
+  log: Log,
+): Promise<Summary> {
+  const result = await withProgress(log, 'ablate', (update) => explainer.ablate(run, options, { onProgress: update }));
+  const summary = SummarySchema.parse({ ...run.summary, ablation: result.summary });
+  await writeFileAtomic(runFile(out, 'ablation'), tableToParquet(result.table));
+  await writeJsonAtomic(runFile(out, 'summary'), summary);
+  return summary;
 }
 
 /** ` (--samples auto: ...)`, what the stopping rule decided; empty for a fixed N. */
