@@ -85,7 +85,7 @@ export const defaultModel = {
   ],
 };
 
-export type Resource = 'shared' | 'fashion-mnist' | 'redis-server' | 'chromium';
+export type Resource = 'shared' | 'fashion-mnist' | 'redis-server' | 'chromium' | 'npm-registry';
 
 /** The first of `paths` that does not exist, as a reason; null when all exist. */
 function firstMissing(paths: string[], hint: string): string | null {
@@ -107,6 +107,11 @@ const CHECKS: Record<Resource, () => string | null> = {
       ? null
       : 'redis-server not on PATH (apt-get install redis-server)',
   chromium: () => firstMissing([CHROMIUM], 'apt-get install chromium, or NEURONSCOPE_CHROMIUM'),
+  // The install test installs the packed package's dependencies as a user would (from npm's cache when it can).
+  'npm-registry': () =>
+    spawnSync('npm', ['ping'], { timeout: 30_000, stdio: 'ignore' }).status === 0
+      ? null
+      : 'the npm registry did not answer `npm ping` (no network, or npm not on PATH)',
 };
 
 const known = new Map<Resource, string | null>();

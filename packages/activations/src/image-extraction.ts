@@ -305,7 +305,9 @@ export class ImageExtraction {
     const size = this.image.data.length;
     const input = { ...this.job.input, data: this.image.data };
     const out = new Float32Array(copies.length * size);
-    copies.forEach((copy, b) => renderCopy(input, copy, out.subarray(b * size, (b + 1) * size)));
+    copies.forEach((copy, b) => {
+      renderCopy(input, copy, out.subarray(b * size, (b + 1) * size));
+    });
     kept?.set(out, first * size);
     this.clock.render += performance.now() - t;
     return out;

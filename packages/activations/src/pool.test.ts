@@ -110,8 +110,12 @@ describe('the extraction pool on a tiny model', () => {
     ]);
     const [x, y] = [encoded(together[0]!, layers), encoded(together[1]!, layers)];
     for (const e of together) e.release();
-    x.forEach((bytes, i) => expect(Buffer.compare(bytes, aloneBytes[i]!), `table ${i}`).toBe(0));
-    y.forEach((bytes, i) => expect(Buffer.compare(bytes, secondBytes[i]!), `table ${i}`).toBe(0));
+    x.forEach((bytes, i) => {
+      expect(Buffer.compare(bytes, aloneBytes[i]!), `table ${i}`).toBe(0);
+    });
+    y.forEach((bytes, i) => {
+      expect(Buffer.compare(bytes, secondBytes[i]!), `table ${i}`).toBe(0);
+    });
   });
 
   it('stops when its signal is aborted, and stays usable', async () => {

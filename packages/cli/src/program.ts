@@ -1,4 +1,4 @@
-import { TOOL } from '@neuronscope/engine';
+import { versionLine } from '@neuronscope/engine';
 import { Command } from 'commander';
 import { registerCommands } from './commands/index.js';
 import { EXIT } from './errors.js';
@@ -9,7 +9,7 @@ export function buildProgram(): Command {
     .description(
       "Explain a CNN's prediction through its own neurons, by input resampling (Lengerich, Konam et al. 2017).",
     )
-    .version(TOOL.split(' ')[1] ?? '0.0.0')
+    .version(versionLine(), '-V, --version', 'print the version of neuronscope, onnxruntime and Node')
     // Every error is one line, prefixed like ours.
     .configureOutput({ outputError: (text, write) => write(`neuronscope: ${text.trim()}\n`) })
     // Before the subcommands exist, so that they inherit it: commander then throws instead of exiting.

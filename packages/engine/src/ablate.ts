@@ -261,7 +261,11 @@ async function runVariants(
       modelPath: model.path,
     },
   );
-  if (opts.mode === 'mean') layers.forEach((l, i) => runner.setFill(i, facts.get(l.layer)!.mean));
+  if (opts.mode === 'mean') {
+    layers.forEach((l, i) => {
+      runner.setFill(i, facts.get(l.layer)!.mean);
+    });
+  }
   const variants: AblationVariant[] = [{ target: null, channels: [] }, ...plan];
   try {
     const batchSize = model.dynamicBatch ? opts.batchSize : 1;

@@ -22,6 +22,7 @@ export {
   parseOptions,
   type ResolvedAnalysisOptions,
 } from './defaults.js';
+export { type Environment, environment, ONNXRUNTIME_VERSION, VERSION, versionLine } from './environment.js';
 export {
   createExplainer,
   type ExplainCall,

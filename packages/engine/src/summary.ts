@@ -16,9 +16,10 @@ import {
 } from '@neuronscope/core';
 import { type ChannelMetrics, METRIC_DEFINITIONS, selectNeurons } from '@neuronscope/metrics';
 import { describeOutputKind } from '@neuronscope/model';
+import { VERSION } from './environment.js';
 
 /** Tool name and version written into every summary. */
-export const TOOL = 'neuronscope 0.1.0';
+export const TOOL = `neuronscope ${VERSION}`;
 
 /** Metadata key of `neurons.parquet` holding the stats settings it was selected with. */
 export const STATS_METADATA_KEY = 'neuronscope.stats';

@@ -142,7 +142,7 @@ function imageAnalysis(e: Awaited<ReturnType<Explainer['explain']>>): ImageAnaly
 function testHooks(): { delay: number; fail: RegExp | null } {
   const delay = Number(process.env.NEURONSCOPE_SWEEP_DELAY_MS ?? 0);
   const fail = process.env.NEURONSCOPE_SWEEP_FAIL ? new RegExp(process.env.NEURONSCOPE_SWEEP_FAIL) : null;
-  return { delay: delay > 0 ? delay : 0, fail };
+  return { delay: Math.max(delay, 0), fail };
 }
 
 /** Creates the analyser of a sweep: one explainer (pool and sessions) for all its images. */

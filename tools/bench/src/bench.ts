@@ -149,7 +149,11 @@ async function full(
       statsSeconds: (t1 - t0) / 1000 - extractSeconds,
       samplesUsed: explanation.summary.samplesUsed ?? 0,
       timings: { ...explanation.timings },
-      checks: (explanation.stopping?.checks ?? []).map((c) => ({ samples: c.samples, settled: c.settled, agreement: c.agreement })),
+      checks: (explanation.stopping?.checks ?? []).map((c) => ({
+        samples: c.samples,
+        settled: c.settled,
+        agreement: c.agreement,
+      })),
       summary: explanation.summary,
     };
   } finally {

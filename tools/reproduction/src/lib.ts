@@ -7,8 +7,8 @@ import {
   type AblationSummary,
   jaccardIndex,
   mulberry32,
-  quantile as sortedQuantile,
   type Summary,
+  quantile as sortedQuantile,
   spearman,
 } from '@neuronscope/core';
 
@@ -49,7 +49,10 @@ export const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => 
 
 /** Quantile with linear interpolation (numpy's default) of unsorted values. */
 export function quantile(values: readonly number[], q: number): number {
-  return sortedQuantile([...values].sort((a, b) => a - b), q);
+  return sortedQuantile(
+    [...values].sort((a, b) => a - b),
+    q,
+  );
 }
 
 /**

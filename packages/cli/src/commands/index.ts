@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import * as ablate from './ablate.js';
 import * as aggregate from './aggregate.js';
 import * as cache from './cache.js';
+import * as doctor from './doctor.js';
 import * as explain from './explain.js';
 import * as extract from './extract.js';
 import * as layers from './layers.js';
@@ -32,6 +33,7 @@ const COMMANDS: readonly { register(program: Command): void }[] = [
   schedule,
   aggregate,
   cache,
+  doctor,
 ];
 
 /** Adds every subcommand to `program`. */
