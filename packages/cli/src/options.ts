@@ -108,7 +108,8 @@ export function addRunOptions(cmd: Command): Command {
     .option('--perturb <family>', 'perturbation family: paper, gaussian, multiplicative, mask', DEFAULTS.perturb)
     .option(
       '-n, --samples <N>',
-      "number of copies N, the clean copy included, or 'auto' (stop when stable)",
+      "number of copies N, the clean copy included, or 'auto' (stop when stable); with --perturb paper copy i " +
+        'has noise scale i*sigma, so N also sets the largest noise (--param maxScale=s keeps it at s)',
       samples,
       DEFAULTS.samples,
     )
