@@ -29,9 +29,18 @@ export {
   type ExplainerLog,
   type Explanation,
 } from './explainer.js';
+export {
+  CURVE_STEPS,
+  computeFaithfulness,
+  curveArea,
+  type FaithfulnessResult,
+  RANDOM_MAPS,
+  randomSmoothMap,
+  rankCells,
+} from './faithfulness.js';
 export { EXTRACT_FILES, type ExtractFile, RUN_FILES, type RunFile, runFile } from './files.js';
 export { type ImageInput, type LoadedInput, loadInput } from './image-source.js';
-export { type HeatMaps, type SelectedNeuron, selectedNeurons } from './maps.js';
+export { type HeatMaps, type SelectedNeuron, selectedNeurons, writeHeatMaps } from './maps.js';
 export {
   classOf,
   inputDims,

@@ -5,7 +5,7 @@
  * are never stored but regenerated from a row with {@link renderCopy}, bit-identically.
  */
 export type { PerturbationFamily, TensorShape } from './family.js';
-export { type MaskBaseline, maskFor } from './mask.js';
+export { baselineFor, defaultBlurSigma, type MaskBaseline, maskFor } from './mask.js';
 export { perturbations, resolvePerturbation } from './registry.js';
 export { copySeed } from './rng.js';
 export { type CopyRecord, perturbationTable, readPerturbationTable, renderCopy, type Table } from './table.js';
