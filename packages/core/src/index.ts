@@ -1,4 +1,5 @@
 export type { Table } from 'apache-arrow';
+export * from './atlas.js';
 export * from './config.js';
 export * from './errors.js';
 export * from './faithfulness.js';

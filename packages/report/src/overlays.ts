@@ -223,6 +223,43 @@ export function patchSvg(images: OverlayImages, box: NeuronBox, mode: ImageMode 
   );
 }
 
+/**
+ * The photo around a neuron's box: a square window centred on the box, at least `minShare` of the photo's shorter
+ * side wide (so a 3-pixel field of the first layer shows what surrounds it), clipped to the photo, with the box
+ * itself outlined in the depth colour `color` when the window is larger than it.
+ */
+export function contextPatchSvg(
+  images: OverlayImages,
+  box: NeuronBox,
+  color: string,
+  minShare = 0.2,
+  mode: ImageMode = 'reference',
+): string {
+  const r = box.imageRect;
+  const W = images.photoWidth;
+  const H = images.photoHeight;
+  const side = Math.min(Math.max(r.width, r.height, minShare * Math.min(W, H)), Math.max(W, H));
+  const cx = r.x + r.width / 2;
+  const cy = r.y + r.height / 2;
+  const width = Math.min(side, W);
+  const height = Math.min(side, H);
+  const x = Math.min(Math.max(0, cx - width / 2), W - width);
+  const y = Math.min(Math.max(0, cy - height / 2), H - height);
+  const framed = r.width < width * 0.92 || r.height < height * 0.92;
+  const w = side / 40;
+  const outline = framed
+    ? `<rect x="${r.x.toFixed(1)}" y="${r.y.toFixed(1)}" width="${r.width.toFixed(1)}" height="${r.height.toFixed(1)}" ` +
+      `fill="none" stroke="#fff" stroke-opacity="0.85" stroke-width="${(w * 2.4).toFixed(2)}"/>` +
+      `<rect x="${r.x.toFixed(1)}" y="${r.y.toFixed(1)}" width="${r.width.toFixed(1)}" height="${r.height.toFixed(1)}" ` +
+      `fill="none" stroke="${color}" stroke-width="${w.toFixed(2)}"/>`
+    : '';
+  return (
+    `<svg class="patch" viewBox="${x.toFixed(1)} ${y.toFixed(1)} ${width.toFixed(1)} ${height.toFixed(1)}" ` +
+    `preserveAspectRatio="xMidYMid slice" role="img" aria-label="photo around the receptive field of layer ` +
+    `${box.layerIndex} channel ${box.channel}">${picture(images, 'photo', mode)}${outline}</svg>`
+  );
+}
+
 function svgRoot(width: number, height: number, label: string, body: string, cls = 'overlay'): string {
   return (
     `<svg class="${cls}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" ` +
