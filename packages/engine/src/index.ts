@@ -6,6 +6,7 @@
  */
 export { type AblationResult, percentileRank, randomSets, TIE_TOLERANCE } from './ablate.js';
 export { type CacheEntryInfo, ContentCache, defaultCacheDir } from './cache.js';
+export { classChannelNames } from './class-names.js';
 export { DEFAULT_MODEL_DIR, type DefaultModel, defaultModel } from './default-model.js';
 export {
   type AblateOptions,

@@ -19,11 +19,9 @@ import {
 } from '@neuronscope/core';
 import type { ChannelMetrics } from '@neuronscope/metrics';
 import {
-  classChannelLayers,
   inputToImage,
   type LoadedModel,
   loadModel,
-  modelClassCount,
   type ReceptiveField,
   receptiveFields,
   unitBox,
@@ -37,9 +35,9 @@ import {
   type VisualInput,
 } from '@neuronscope/report';
 import { atlasLink } from './atlas-link.js';
+import { classChannelNames } from './class-names.js';
 import { runFile } from './files.js';
 import { selectedNeurons } from './maps.js';
-import { inputDims, readLabels } from './model.js';
 import { readExtracted, readNeurons, readRunConfig, readRunTable, readSummary } from './run-folder.js';
 
 const exists = (path: string) =>
@@ -70,23 +68,6 @@ async function runModel(summary: Summary): Promise<{ model: LoadedModel | null; 
   if (model.sha256 !== run.model.sha256)
     return { model: null, note: `No boxes: ${run.model.path} changed since the run.` };
   return { model };
-}
-
-/**
- * The class labels of every recorded layer whose channels are the classes (see `classChannelLayers`), by layer
- * index; empty without labels.
- */
-async function channelNames(summary: Summary, model: LoadedModel): Promise<Map<number, readonly string[]>> {
-  const { run } = summary;
-  const names = new Map<number, readonly string[]>();
-  if (!run.labels) return names;
-  const classCount = await modelClassCount(model, inputDims(run.preprocessing));
-  const layers = classChannelLayers(model.graph, model.logitsName, run.layers, classCount);
-  if (layers.size === 0) return names;
-  const labels = await readLabels(run.labels.path, model, classCount, run.labels.background ?? false).catch(() => null);
-  if (!labels) return names;
-  for (const l of run.layers) if (layers.has(l.layer)) names.set(l.layerIndex, labels);
-  return names;
 }
 
 /** The receptive-field box of every selected neuron at its most active unit on the clean input. */
@@ -202,7 +183,9 @@ export async function gatherVisual(
   const { model, note: modelNote } = await runModel(summary);
   const { boxes, note } = model ? neuronBoxes(summary, metrics, model) : { boxes: undefined, note: modelNote };
   if (note) notes.boxes = note;
-  const names = model ? await channelNames(summary, model) : new Map<number, readonly string[]>();
+  const names = model
+    ? await classChannelNames(model, summary.run.layers, summary.run.preprocessing, summary.run.labels)
+    : new Map<number, readonly string[]>();
   const curves = await faithfulnessCurves(dir, id, summary);
   if (curves.note) notes.faithfulness = curves.note;
   const atlas = opts.atlas ? await atlasLink(dir, opts.atlas, summary) : null;

@@ -103,3 +103,22 @@ export async function reportContext(input: ReportInput): Promise<ReportContext> 
     facts: neurons ? neuronFacts(neurons) : null,
   };
 }
+export { COLORS, renderChart } from './charts.js';
+export {
+  type AtlasExample,
+  type AtlasInput,
+  type AtlasLayer,
+  type AtlasNeuron,
+  renderAtlas,
+} from './dataset/atlas.js';
+export { type DatasetImage, imageFacts, pictureDefs } from './dataset/page.js';
+export {
+  forestSpec,
+  renderSweepPage,
+  type SweepClass,
+  type SweepComparisonRow,
+  type SweepImage,
+  type SweepPageInput,
+  type SweepSelective,
+} from './dataset/sweep.js';
+export { type Thumbnail, thumbnail } from './images.js';

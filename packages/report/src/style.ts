@@ -35,6 +35,7 @@ summary{cursor:pointer}
 .scroll.tall thead th{position:sticky;top:0;z-index:1}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:.9rem}
 th,td{padding:.25rem .6rem;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap}
+td.wrap{white-space:normal;min-width:14rem}
 th{background:var(--soft);font-weight:600}
 .num{text-align:right}
 th.corr{background:var(--corr);color:#fff}
