@@ -110,7 +110,7 @@ class NeuronTotals {
 
 /** Adds one image's neuron rows to the totals. */
 function addImage(t: NeuronTotals, position: number, neurons: Awaited<ReturnType<typeof readPart>>): void {
-  if (!neurons || neurons.row.status !== 'ok') return;
+  if (neurons?.row.status !== 'ok') return;
   const table = neurons.neurons;
   if (table.numRows !== t.rows)
     throw new UserError(`image ${neurons.row.image} has ${table.numRows} neuron rows, not ${t.rows}`);
