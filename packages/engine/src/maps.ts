@@ -170,7 +170,8 @@ export async function computeHeatMaps(
   );
   const seconds = (performance.now() - started) / 1000;
   call.log(
-    `maps: ${opts.masks} masked copies, ${rows.length} maps and the faithfulness curves in ${seconds.toFixed(1)} s`,
+    `maps: ${opts.masks} masked copies, ${rows.length} maps in ${seconds.toFixed(1)} s, with the deletion and ` +
+      `insertion curves (${faithfulness.points.length} copies)`,
   );
   await explainer.cache?.put(
     'maps',
