@@ -45,8 +45,11 @@ export async function atlasLink(
       )
       .map(([layerIndex, channel]) => `${layerIndex}:${channel}`),
   );
-  const href = relative(reportDir, join(dirname(path), index.page))
-    .split(sep)
-    .join('/');
+  // A URL, relative to the report: path separators as slashes, spaces and the like escaped.
+  const href = encodeURI(
+    relative(reportDir, join(dirname(path), index.page))
+      .split(sep)
+      .join('/'),
+  );
   return { link: { href, neurons, images: index.images } };
 }
