@@ -47,7 +47,9 @@ describe('the atlas of a sweep of the default model’s samples', () => {
     const r = cli(['atlas', '--out', out, '--top', '3', '--min-support', '1']);
     expect(r.status).toBe(0);
     // The command says what it wrote (on stderr, as every command's log) and nothing else.
-    expect(r.stderr).toMatch(/^atlas: \d+ neurons from 10 images in .*atlas\.html\nreport: .*report\.html \(its neurons link to the atlas\)\n$/);
+    expect(r.stderr).toMatch(
+      /^atlas: \d+ neurons from 10 images in .*atlas\.html\nreport: .*report\.html \(its neurons link to the atlas\)\n$/,
+    );
     atlas = (await computeAtlas(sweepPaths(out), { top: 3, minSupport: 1 })).input;
     neurons = await readParquetFile(join(out, 'sweep', 'neurons.parquet'));
   });
@@ -91,7 +93,7 @@ describe('the atlas of a sweep of the default model’s samples', () => {
           return Number.NaN;
         });
         const expected = names
-          .map((name, k) => ({ k, v: values[k]! }))
+          .map((_name, k) => ({ k, v: values[k]! }))
           .filter((x) => x.v > 0)
           .sort((a, b) => b.v - a.v || a.k - b.k)
           .slice(0, 3);
