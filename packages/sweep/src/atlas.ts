@@ -190,8 +190,11 @@ export async function datasetImages(
   const images: DatasetImage[] = [];
   for (const p of positions) {
     const item = items[p]!;
-    const file = await imageFileFor(paths, item);
-    const picture = await thumbnail(await readFile(file), side);
+    const file = await imageFileFor(paths, item).catch(() => null);
+    // An image file gone since the sweep (or unreadable) is left out of the pages, not an error.
+    const bytes = file ? await readFile(file).catch(() => null) : null;
+    const picture = bytes ? await thumbnail(bytes, side).catch(() => null) : null;
+    if (!file || !picture) continue;
     const facts = rows.get(p) ?? { label: item.labelName, prediction: null, probability: null, correct: null };
     const href = encodeURI(relative(paths.dir, file).split(sep).join('/'));
     images.push({ index: p, name: item.image, ...facts, href, picture });
@@ -346,11 +349,12 @@ function placeExamples(
     const layer = info.get(l.layerIndex)!;
     const neurons: AtlasNeuron[] = l.neurons.map(({ pending, ...n }) => {
       const examples = field
-        ? pending.map((e) => {
-            const im = byIndex.get(e.image)!;
+        ? pending.flatMap((e) => {
+            const im = byIndex.get(e.image);
+            if (!im) return [];
             const box = unitBox(field, Math.floor(e.unit / layer.width), e.unit % layer.width, height, width);
             const rect = inputToImage(box, pre, im.picture.originalWidth, im.picture.originalHeight);
-            return { image: e.image, rect, activation: e.activation };
+            return [{ image: e.image, rect, activation: e.activation }];
           })
         : [];
       const labels = new Map<string, number>();

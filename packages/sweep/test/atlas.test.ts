@@ -3,7 +3,7 @@
  * selected, each entry's examples are its top images by peak activation (recomputed here from neurons.parquet, and
  * the peaks themselves from a session of our own), and each crop is the receptive field of the peak unit.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AtlasIndexSchema, columnValues, readParquetFile, tensorDims } from '@neuronscope/core';
@@ -150,5 +150,26 @@ describe('the atlas of a sweep of the default model’s samples', () => {
     expect(page).not.toMatch(/https?:\/\//);
     const report = await readFile(join(out, 'sweep', 'report.html'), 'utf8');
     expect(report).toMatch(/<a href="atlas\.html#n-\d+-\d+"/);
+  });
+});
+
+describe('the pages of a sweep whose image files are gone', () => {
+  it('leave the missing images out instead of failing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ns-atlas-gone-'));
+    const images = join(dir, 'images');
+    await mkdir(images);
+    for (const name of defaultModel.images.slice(0, 3)) await copyFile(defaultModel.image(name), join(images, name));
+    const out = join(dir, 'out');
+    expect(cli(['sweep', '--source', images, '-n', '8', '-q', '--out', out]).status).toBe(0);
+    await rm(join(images, defaultModel.images[0]!));
+    const aggregate = cli(['aggregate', '--out', out, '-q']);
+    expect(aggregate.stderr).toBe('');
+    expect(aggregate.status).toBe(0);
+    expect(cli(['atlas', '--out', out, '-q']).status).toBe(0);
+    const report = await readFile(join(out, 'sweep', 'report.html'), 'utf8');
+    expect(report.match(/<image id="pic-/g)).toHaveLength(2);
+    const atlas = await readFile(join(out, 'sweep', 'atlas.html'), 'utf8');
+    expect(atlas).not.toContain('id="pic-0"');
+    expect(atlas).not.toContain('href="#img-0"');
   });
 });
