@@ -115,7 +115,7 @@ describe('ablate on the embedded default model', () => {
       }
     });
     const html = await readFile(join(dir, 'report.html'), 'utf8');
-    expect(html).toContain('<section id="ablation">');
+    expect(html).toContain('<section id="ablation" class="detail">');
     expect(html).toContain('ablation-table');
   });
 
