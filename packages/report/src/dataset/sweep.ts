@@ -119,10 +119,11 @@ function verdict(rows: readonly SweepComparisonRow[]): string {
   return 'the data do not tell the two apart (the interval of the difference contains 0)';
 }
 
-/** The forest plot: per layer, each metric's mean selectivity with its interval, the baseline; and the difference. */
-export function forestSpec(rows: readonly SweepComparisonRow[]): TopLevelSpec {
-  const order = rows.map(rowLabel);
-  const finite = (v: Interval) => Number.isFinite(v.mean) && Number.isFinite(v.low) && Number.isFinite(v.high);
+type Finite = (v: Interval) => boolean;
+const finite: Finite = (v) => Number.isFinite(v.mean) && Number.isFinite(v.low) && Number.isFinite(v.high);
+
+/** The forest plot's data: each metric's interval per row, the baselines, the differences, the AUROC axis. */
+function forestData(rows: readonly SweepComparisonRow[]) {
   const metrics = rows.flatMap((r) =>
     (['correlation', 'precision'] as const)
       .filter((m) => finite(r[m]))
@@ -148,121 +149,125 @@ export function forestSpec(rows: readonly SweepComparisonRow[]): TopLevelSpec {
       sign: r.difference.low > 0 ? 'precision higher' : r.difference.high < 0 ? 'correlation higher' : 'no difference',
       tip: `${rowLabel(r)}: precision − correlation ${fixed(r.difference.mean)} [${fixed(r.difference.low)}, ${fixed(r.difference.high)}]`,
     }));
-  const lows = metrics
-    .map((m) => m.low)
-    .concat(
-      baselines.map((b) => b.baseline),
-      [0.5],
-    );
-  const highs = metrics
-    .map((m) => m.high)
-    .concat(
-      baselines.map((b) => b.baseline),
-      [0.5],
-    );
-  const domain = [Math.floor(Math.min(...lows) * 20) / 20, Math.ceil(Math.max(...highs) * 20) / 20];
-  const y = { field: 'row', type: 'ordinal' as const, sort: order, title: null, axis: { labelLimit: 120 } };
-  const metricColor = {
+  // The axis spans the intervals, the baselines and 0.5 (no preference), in steps of 0.05: the data fill it.
+  const values = [...metrics.flatMap((m) => [m.low, m.high]), ...baselines.map((b) => b.baseline), 0.5];
+  const domain = [Math.floor(Math.min(...values) * 20) / 20, Math.ceil(Math.max(...values) * 20) / 20];
+  return { metrics, baselines, differences, domain };
+}
+
+/** The left panel: each metric's mean selectivity with its interval, the layer's baseline tick, the 0.5 line. */
+function selectivityPanel(data: ReturnType<typeof forestData>, y: object, height: number) {
+  const x = (field: string, extra: object = {}) => ({
+    field,
+    type: 'quantitative' as const,
+    scale: { domain: data.domain, zero: false },
+    ...extra,
+  });
+  const color = {
     field: 'metric',
     type: 'nominal' as const,
     title: 'selected by',
     scale: { domain: ['correlation', 'precision'], range: [COLORS.correlation, COLORS.precision] },
   };
-  const height = 26 * rows.length;
+  const yOffset = { field: 'metric', sort: ['correlation', 'precision'] };
   return {
-    hconcat: [
+    width: 300,
+    height,
+    layer: [
       {
-        width: 300,
-        height,
-        layer: [
-          {
-            data: { values: [{ x: 0.5 }] },
-            mark: { type: 'rule', color: '#b8bec7', strokeDash: [3, 3] },
-            encoding: { x: { field: 'x', type: 'quantitative' } },
-          },
-          {
-            data: { values: baselines },
-            mark: { type: 'tick', color: '#6b7280', thickness: 2, size: 14 },
-            encoding: {
-              y,
-              x: { field: 'baseline', type: 'quantitative', scale: { domain, zero: false } },
-              description: { field: 'tip' },
-            },
-          },
-          {
-            data: { values: metrics },
-            mark: { type: 'rule', strokeWidth: 2 },
-            encoding: {
-              y,
-              yOffset: { field: 'metric', sort: ['correlation', 'precision'] },
-              x: {
-                field: 'low',
-                type: 'quantitative',
-                scale: { domain },
-                title: 'class selectivity (AUROC for the image’s class)',
-              },
-              x2: { field: 'high' },
-              color: metricColor,
-            },
-          },
-          {
-            data: { values: metrics },
-            mark: { type: 'point', filled: true, size: 46 },
-            encoding: {
-              y,
-              yOffset: { field: 'metric', sort: ['correlation', 'precision'] },
-              x: { field: 'mean', type: 'quantitative', scale: { domain, zero: false } },
-              color: metricColor,
-              shape: {
-                field: 'metric',
-                type: 'nominal',
-                scale: { domain: ['correlation', 'precision'], range: ['circle', 'square'] },
-                title: 'selected by',
-              },
-              description: { field: 'tip' },
-            },
-          },
-        ],
+        data: { values: [{ x: 0.5 }] },
+        mark: { type: 'rule', color: '#b8bec7', strokeDash: [3, 3] },
+        encoding: { x: x('x') },
       },
       {
-        width: 200,
-        height,
-        layer: [
-          {
-            data: { values: [{ x: 0 }] },
-            mark: { type: 'rule', color: '#6b7280' },
-            encoding: { x: { field: 'x', type: 'quantitative' } },
+        data: { values: data.baselines },
+        mark: { type: 'tick', color: '#6b7280', thickness: 2, size: 14 },
+        encoding: { y, x: x('baseline'), description: { field: 'tip' } },
+      },
+      {
+        data: { values: data.metrics },
+        mark: { type: 'rule', strokeWidth: 2 },
+        encoding: {
+          y,
+          yOffset,
+          x: x('low', { title: 'class selectivity (AUROC for the image’s class)' }),
+          x2: { field: 'high' },
+          color,
+        },
+      },
+      {
+        data: { values: data.metrics },
+        mark: { type: 'point', filled: true, size: 46 },
+        encoding: {
+          y,
+          yOffset,
+          x: x('mean'),
+          color,
+          shape: {
+            field: 'metric',
+            type: 'nominal',
+            scale: { domain: ['correlation', 'precision'], range: ['circle', 'square'] },
+            title: 'selected by',
           },
-          {
-            data: { values: differences },
-            mark: { type: 'rule', strokeWidth: 2 },
-            encoding: {
-              y: { ...y, axis: null },
-              x: { field: 'low', type: 'quantitative', title: 'precision − correlation' },
-              x2: { field: 'high' },
-              color: {
-                field: 'sign',
-                type: 'nominal',
-                title: 'difference',
-                scale: {
-                  domain: ['precision higher', 'no difference', 'correlation higher'],
-                  range: [COLORS.precision, '#9aa1ab', COLORS.correlation],
-                },
-              },
-            },
-          },
-          {
-            data: { values: differences },
-            mark: { type: 'point', filled: true, size: 40, color: COLORS.ink },
-            encoding: {
-              y: { ...y, axis: null },
-              x: { field: 'mean', type: 'quantitative' },
-              description: { field: 'tip' },
-            },
-          },
-        ],
+          description: { field: 'tip' },
+        },
       },
     ],
+  };
+}
+
+/** The right panel: the paired difference precision − correlation with its interval, coloured when it excludes 0. */
+function differencePanel(data: ReturnType<typeof forestData>, y: object, height: number) {
+  const rowAxis = { ...y, axis: null };
+  return {
+    width: 200,
+    height,
+    layer: [
+      {
+        data: { values: [{ x: 0 }] },
+        mark: { type: 'rule', color: '#6b7280' },
+        encoding: { x: { field: 'x', type: 'quantitative' } },
+      },
+      {
+        data: { values: data.differences },
+        mark: { type: 'rule', strokeWidth: 2 },
+        encoding: {
+          y: rowAxis,
+          x: { field: 'low', type: 'quantitative', title: 'precision − correlation' },
+          x2: { field: 'high' },
+          color: {
+            field: 'sign',
+            type: 'nominal',
+            title: 'difference',
+            scale: {
+              domain: ['precision higher', 'no difference', 'correlation higher'],
+              range: [COLORS.precision, '#9aa1ab', COLORS.correlation],
+            },
+          },
+        },
+      },
+      {
+        data: { values: data.differences },
+        mark: { type: 'point', filled: true, size: 40, color: COLORS.ink },
+        encoding: { y: rowAxis, x: { field: 'mean', type: 'quantitative' }, description: { field: 'tip' } },
+      },
+    ],
+  };
+}
+
+/** The forest plot: per layer, each metric's mean selectivity with its interval, the baseline; and the difference. */
+export function forestSpec(rows: readonly SweepComparisonRow[]): TopLevelSpec {
+  const data = forestData(rows);
+  const y = {
+    field: 'row',
+    type: 'ordinal' as const,
+    sort: rows.map(rowLabel),
+    title: null,
+    axis: { labelLimit: 120 },
+  };
+  const height = 26 * rows.length;
+  return {
+    hconcat: [selectivityPanel(data, y, height), differencePanel(data, y, height)],
     resolve: { scale: { color: 'independent', shape: 'independent' } },
   } as TopLevelSpec;
 }
