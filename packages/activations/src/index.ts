@@ -3,6 +3,7 @@
  * one model runs every image's copies with the layers reduced inside the graph, merges the partial sums in batch
  * order into float64 moments, and runs masked copies for heat maps; the tables of the stage are built here.
  */
+export { type BlendJob, type BlendOutcome, cellOfPixel, renderBlend } from './curves.js';
 export type { HeatMapJob } from './heat-maps.js';
 export type {
   CopyRows,
@@ -13,7 +14,7 @@ export type {
 } from './image-extraction.js';
 export { MapAccumulator, type MapGrid, mapGrid, poolMask } from './map-accumulator.js';
 export { defaultParallelism, ExtractionPool, type PoolOptions, parallelism } from './pool.js';
-export type { MapNeuron } from './protocol.js';
+export type { BlendCopy, MapNeuron } from './protocol.js';
 export { channelMeans, LayerRecorder } from './recorder.js';
 export {
   checkSchedule,

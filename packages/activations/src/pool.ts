@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { type InputTensor, type LayerInfo, type OutputKind, type OutputMode, UserError } from '@neuronscope/core';
 import { reductionFragment, withExtraOutputs } from '@neuronscope/model';
 import { Piscina } from 'piscina';
+import { type BlendJob, type BlendOutcome, runBlend } from './curves.js';
 import { type HeatMapJob, runHeatMaps } from './heat-maps.js';
 import { type Extraction, type ExtractJob, ImageExtraction } from './image-extraction.js';
 import type { MapAccumulator } from './map-accumulator.js';
@@ -201,6 +202,12 @@ export class ExtractionPool {
   async heatMaps(job: HeatMapJob): Promise<MapAccumulator> {
     await this.open();
     return runHeatMaps(this, job);
+  }
+
+  /** Runs blended copies of one image (deletion and insertion curves) and returns each one's target probability. */
+  async blend(job: BlendJob): Promise<BlendOutcome> {
+    await this.open();
+    return runBlend(this, job);
   }
 
   /** Waits for the tasks in flight and ends the workers. */

@@ -123,7 +123,34 @@ export interface MapsResult {
   readonly inference: number;
 }
 
-export type WorkerTask = OpenTask | CleanTask | BatchTask | MapsTask;
+/** One blended copy (curves.ts): the first `count` cells of ranking `ranking` from source `first`, the rest from `rest`. */
+export interface BlendCopy {
+  readonly ranking: number;
+  readonly count: number;
+  readonly first: number;
+  readonly rest: number;
+}
+
+/** Renders and runs one batch of blended copies (deletion and insertion curves) through the model with its logits. */
+export interface BlendTask {
+  readonly kind: 'blend';
+  readonly model: ModelSpec;
+  /** Whole input tensors, in shared memory. */
+  readonly sources: readonly Float32Array[];
+  /** Per ranking, the rank of every map cell, in shared memory. */
+  readonly rankings: readonly Int32Array[];
+  readonly grid: MapGrid;
+  readonly copies: readonly BlendCopy[];
+  readonly target: number;
+}
+
+/** What a blend task returns: per copy, the target's softmax probability and the top-1 class. */
+export interface BlendResult {
+  readonly probability: Float64Array;
+  readonly top1: Int32Array;
+}
+
+export type WorkerTask = OpenTask | CleanTask | BatchTask | MapsTask | BlendTask;
 
 /** Starts the message of an Error a worker throws for a user error (errors lose their class between threads). */
 export const USER_ERROR_MARK = 'neuronscope user error: ';

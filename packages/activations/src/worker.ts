@@ -10,11 +10,13 @@ import { outputValue, tensorDims, UserError } from '@neuronscope/core';
 import { channelMeanOutput, withChannelMeans } from '@neuronscope/model';
 import { type CopyRecord, maskFor, renderCopy } from '@neuronscope/perturb';
 import * as ort from 'onnxruntime-node';
+import { runBlendTask } from './curves.js';
 import { poolMask, poolScratch } from './map-accumulator.js';
 import { awaitTurn, finishTurn, mergeBatch } from './merge.js';
 import {
   type BatchResult,
   type BatchTask,
+  type BlendTask,
   type CleanResult,
   type CleanTask,
   type MapsResult,
@@ -272,6 +274,12 @@ async function maps(task: MapsTask): Promise<MapsResult> {
   return { pooled, values, render: t1 - t0, inference: performance.now() - t1 };
 }
 
+/** Blended copies (curves.ts) on the heat-map session without extra outputs: the model with its logits. */
+async function blend(task: BlendTask) {
+  const s = await stateFor(task.model);
+  return runBlendTask(await mapSession(s, []), s.model, task, s.batchInput, ort.Tensor);
+}
+
 async function dispatch(task: WorkerTask): Promise<unknown> {
   switch (task.kind) {
     case 'open':
@@ -283,6 +291,8 @@ async function dispatch(task: WorkerTask): Promise<unknown> {
       return batch(task);
     case 'maps':
       return maps(task);
+    case 'blend':
+      return blend(task);
   }
 }
 

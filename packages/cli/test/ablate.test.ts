@@ -93,14 +93,29 @@ describe('ablate on the embedded default model', () => {
     expect(ablation.baselineMaxAbsLogitDiff).toBeLessThan(1e-5);
     const table = await ablationRows(dir);
     const withPrecision = ablation.layers.filter((l) => l.precision !== null).length;
-    expect(table.rows).toBe(2 * 11 + withPrecision);
+    // Each selected channel is also switched off alone: one `neuron` row per channel selected by either metric.
+    const selected = summary.layers
+      .filter((l) => l.layerIndex === 2 || l.layerIndex === 4)
+      .map((l) => new Set([...l.byCorrelation, ...l.byPrecision].map((n) => n.channel)));
+    const alone = selected.reduce((n, s) => n + s.size, 0);
+    expect(table.rows).toBe(2 * 11 + withPrecision + alone);
     expect(table.set.filter((s) => s === 'random')).toHaveLength(20);
-    for (const c of table.channels) {
-      expect(c).toHaveLength(5);
-      expect(new Set(c).size).toBe(5);
-    }
+    expect(table.set.filter((s) => s === 'neuron')).toHaveLength(alone);
+    table.channels.forEach((c, r) => {
+      expect(c).toHaveLength(table.set[r] === 'neuron' ? 1 : 5);
+      expect(new Set(c).size).toBe(c.length);
+    });
+    ablation.layers.forEach((l, i) => {
+      expect(new Set(l.neurons!.map((n) => n.channel))).toEqual(selected[i]);
+      for (const n of l.neurons!) {
+        const r = table.set.findIndex(
+          (s, j) => s === 'neuron' && table.index[j] === l.layerIndex && table.channels[j]![0] === n.channel,
+        );
+        expect(n.drop).toBe(table.drop[r]);
+      }
+    });
     const html = await readFile(join(dir, 'report.html'), 'utf8');
-    expect(html).toContain('<section id="ablation">');
+    expect(html).toContain('<section id="ablation" class="detail">');
     expect(html).toContain('ablation-table');
   });
 
@@ -230,8 +245,9 @@ describe('ablate on a classifier layer (a tiny model written by the test)', () =
     expect(a.status).toBe(0);
     const ablation = JSON.parse(a.stdout) as AblationSummary;
     expect(ablation.layers.map((l) => l.layerIndex)).toEqual([0, CLASSIFIER_LAYER]);
-    // The correlation set, the precision set if any, and the six random sets.
-    const sets = ablation.layers[CLASSIFIER_LAYER]!.precision ? 8 : 7;
+    // The correlation set, the precision set if any, the six random sets, and each selected channel alone.
+    const layer = ablation.layers[CLASSIFIER_LAYER]!;
+    const sets = (layer.precision ? 8 : 7) + layer.neurons!.length;
     expect(await checkClassifierDrops(dir, ablation, CLASSIFIER_LAYER)).toBe(sets);
   });
 

@@ -186,6 +186,20 @@ export const AblationLayerSchema = z.object({
   correlation: AblatedSetSchema.nullable(),
   /** Null when no channel of the layer is eligible for precision. */
   precision: AblatedSetSchema.nullable(),
+  /**
+   * Every selected channel switched off alone (`set = neuron` rows of `ablation.parquet`): the target's probability
+   * after it and its drop, and whether the top-1 changed. Absent in summaries written before it existed.
+   */
+  neurons: z
+    .array(
+      z.object({
+        channel: z.number().int(),
+        probability: z.number(),
+        drop: z.number(),
+        top1Changed: z.boolean(),
+      }),
+    )
+    .optional(),
   /** Drops of the random k-sets: mean, std, 5th, 50th and 95th percentile; fraction that changed the top-1. */
   random: z.object({
     count: z.number().int(),
@@ -198,7 +212,8 @@ export const AblationLayerSchema = z.object({
   }),
 });
 export type AblationLayer = z.infer<typeof AblationLayerSchema>;
-export type AblationSet = 'correlation' | 'precision' | 'random';
+/** A row's set: a layer's selections, a random draw, or one selected channel alone (`neuron`). */
+export type AblationSet = 'correlation' | 'precision' | 'random' | 'neuron';
 
 export const AblationSummarySchema = z.object({
   version: z.literal(1),
@@ -280,7 +295,7 @@ export type Summary = z.infer<typeof SummarySchema>;
 export const ablationSchema = new Schema([
   new Field('layer', new Dictionary(new Utf8(), new Int32()), false),
   new Field('layer_index', new Int32(), false),
-  /** `correlation`, `precision` (the selected sets) or `random`. */
+  /** `correlation`, `precision` (the selected sets), `random`, or `neuron` (one selected channel alone). */
   new Field('set', new Utf8(), false),
   /** Index of the random draw within the layer; -1 for the selected sets. */
   new Field('draw', new Int32(), false),

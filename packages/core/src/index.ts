@@ -1,6 +1,8 @@
 export type { Table } from 'apache-arrow';
+export * from './atlas.js';
 export * from './config.js';
 export * from './errors.js';
+export * from './faithfulness.js';
 export * from './files.js';
 export * from './layers.js';
 export * from './maps.js';

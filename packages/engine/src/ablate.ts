@@ -1,9 +1,9 @@
 /**
  * The ablation test: on the clean image, switch off (zero, or set to the channel's mean activation over the
  * copies) the top-k correlation-selected channels of each layer, then the top-k precision-selected ones, then
- * `random` random k-sets of eligible channels, and record the target probability and top-1 after each. The model
- * is edited, not re-implemented (a mask input on the layer, see `@neuronscope/model`'s AblationRunner), one session
- * per layer, ablation variants as batch rows.
+ * `random` random k-sets of eligible channels, then each selected channel alone, and record the target probability
+ * and top-1 after each. The model is edited, not re-implemented (a mask input on the layer, see
+ * `@neuronscope/model`'s AblationRunner), one session per layer, ablation variants as batch rows.
  */
 import {
   type AblationLayer,
@@ -141,6 +141,9 @@ function planVariants(
       );
     const draws = randomSets(members, k, opts.random, (opts.seed ^ hash(l.layer)) >>> 0);
     for (const [d, set] of draws.entries()) push('random', set, d);
+    // Each selected channel alone, in correlation's order then precision's: what the report's neuron cards say.
+    const alone = new Set([...l.byCorrelation, ...l.byPrecision].map((n) => n.channel));
+    for (const channel of alone) push('neuron', [channel], -1);
   });
   return { plan, pools };
 }
@@ -156,7 +159,7 @@ function layerResult(
   const drops = random.map((r) => r.o.drop).sort((a, b) => a - b);
   const mean = drops.reduce((a, b) => a + b, 0) / drops.length;
   const std = Math.sqrt(drops.reduce((a, b) => a + (b - mean) ** 2, 0) / drops.length);
-  const selected = (set: AblationSet) => {
+  const selected = (set: 'correlation' | 'precision') => {
     const r = rows.find((x) => x.p.set === set);
     if (!r) return null;
     return {
@@ -178,6 +181,14 @@ function layerResult(
     poolSize: pool.size,
     correlation: selected('correlation'),
     precision: selected('precision'),
+    neurons: rows
+      .filter((r) => r.p.set === 'neuron')
+      .map((r) => ({
+        channel: r.p.channels[0]!,
+        probability: r.o.probability,
+        drop: r.o.drop,
+        top1Changed: r.o.top1Changed,
+      })),
     random: {
       count: drops.length,
       mean,
@@ -261,11 +272,7 @@ async function runVariants(
       modelPath: model.path,
     },
   );
-  if (opts.mode === 'mean') {
-    layers.forEach((l, i) => {
-      runner.setFill(i, facts.get(l.layer)!.mean);
-    });
-  }
+  if (opts.mode === 'mean') for (const [i, l] of layers.entries()) runner.setFill(i, facts.get(l.layer)!.mean);
   const variants: AblationVariant[] = [{ target: null, channels: [] }, ...plan];
   try {
     const batchSize = model.dynamicBatch ? opts.batchSize : 1;

@@ -20,6 +20,8 @@ export const RUN_FILES = {
   neurons: 'neurons.parquet',
   summary: 'summary.json',
   maps: 'maps.parquet',
+  /** maps: deletion and insertion curves of the output's RISE map and of random maps. */
+  faithfulness: 'faithfulness.parquet',
   ablation: 'ablation.parquet',
   report: 'report.html',
 } as const;

@@ -6,6 +6,7 @@
  */
 export { type AblationResult, percentileRank, randomSets, TIE_TOLERANCE } from './ablate.js';
 export { type CacheEntryInfo, ContentCache, defaultCacheDir } from './cache.js';
+export { classChannelNames } from './class-names.js';
 export { DEFAULT_MODEL_DIR, type DefaultModel, defaultModel } from './default-model.js';
 export {
   type AblateOptions,
@@ -30,9 +31,18 @@ export {
   type ExplainerLog,
   type Explanation,
 } from './explainer.js';
+export {
+  CURVE_STEPS,
+  computeFaithfulness,
+  curveArea,
+  type FaithfulnessResult,
+  RANDOM_MAPS,
+  randomSmoothMap,
+  rankCells,
+} from './faithfulness.js';
 export { EXTRACT_FILES, type ExtractFile, RUN_FILES, type RunFile, runFile } from './files.js';
 export { type ImageInput, type LoadedInput, loadInput } from './image-source.js';
-export { type HeatMaps, type SelectedNeuron, selectedNeurons } from './maps.js';
+export { type HeatMaps, type SelectedNeuron, selectedNeurons, writeHeatMaps } from './maps.js';
 export {
   classOf,
   inputDims,

@@ -15,15 +15,19 @@ import {
   parquetToTable,
   RUN_METADATA_KEY,
   type RunConfig,
+  readFaithfulnessTable,
   readMapsTable,
   type Summary,
   sha256,
   type Table,
   tableToParquet,
+  writeFileAtomic,
 } from '@neuronscope/core';
 import { perturbationTable, readPerturbationTable } from '@neuronscope/perturb';
 import type { ResolvedMapsOptions } from './defaults.js';
 import type { Explainer } from './explainer.js';
+import { computeFaithfulness, type FaithfulnessResult } from './faithfulness.js';
+import { runFile } from './files.js';
 
 /** A selected neuron whose map is computed: its layer, channel and the selection(s) it belongs to. */
 export interface SelectedNeuron {
@@ -58,6 +62,8 @@ export interface HeatMaps {
   readonly meta: MapsMetadata;
   /** `maps.parquet`, encoded. */
   readonly bytes: Uint8Array;
+  /** Deletion and insertion curves of the output's RISE map against random maps (`faithfulness.parquet`). */
+  readonly faithfulness: FaithfulnessResult | null;
   readonly fromCache: boolean;
   /** Wall-clock seconds of the masked copies (0 from the cache). */
   readonly seconds: number;
@@ -70,7 +76,8 @@ export interface MapsCall {
   readonly log: (message: string) => void;
 }
 
-const MAPS_FORMAT = 2;
+/** 3: the cache entry holds `faithfulness.parquet` beside the maps. */
+const MAPS_FORMAT = 3;
 
 /** The settings of the maps, as `maps.parquet` records them. */
 function mapsMeta(config: RunConfig, summary: Summary, opts: ResolvedMapsOptions, grid: MapGrid): MapsMetadata {
@@ -127,12 +134,13 @@ export async function computeHeatMaps(
     canonicalJson({ format: MAPS_FORMAT, run: run.id, neurons: neurons.map((n) => [n.layer, n.channel, n.set]), meta }),
   );
   const encode = (rows: readonly MapRow[]) => tableToParquet(mapsTable(rows, meta, { [RUN_METADATA_KEY]: run.id }));
-  const cached = await explainer.cache?.get('maps', key, ['maps.parquet']);
+  const cached = await explainer.cache?.get('maps', key, ['maps.parquet', 'faithfulness.parquet']);
   if (cached) {
     const bytes = cached.get('maps.parquet')!;
     const { rows } = readMapsTable(parquetToTable(bytes));
+    const faithfulness = faithfulnessFromBytes(cached.get('faithfulness.parquet')!);
     call.log(`maps: cache hit ${key.slice(0, 12)}: reused ${rows.length} maps, no inference run`);
-    return { rows, meta, bytes, fromCache: true, seconds: 0 };
+    return { rows, meta, bytes, faithfulness, fromCache: true, seconds: 0 };
   }
   const started = performance.now();
   const params = { grid: opts.grid, keepProb: opts.keepProb, baseline: opts.baseline, includeClean: false };
@@ -151,10 +159,41 @@ export async function computeHeatMaps(
   });
   const rows = mapRows(neurons, summary.target.index, acc);
   const bytes = encode(rows);
+  const rise = rows.find((r) => r.statistic === 'rise')!;
+  const faithfulness = await computeFaithfulness(
+    explainer,
+    { id: run.id, input, target: summary.target.index },
+    rise.map,
+    meta,
+    grid,
+    call.signal ? { signal: call.signal } : {},
+  );
   const seconds = (performance.now() - started) / 1000;
-  call.log(`maps: ${opts.masks} masked copies, ${rows.length} maps in ${seconds.toFixed(1)} s`);
-  await explainer.cache?.put('maps', key, new Map([['maps.parquet', bytes]]));
-  return { rows, meta, bytes, fromCache: false, seconds };
+  call.log(
+    `maps: ${opts.masks} masked copies, ${rows.length} maps in ${seconds.toFixed(1)} s, with the deletion and ` +
+      `insertion curves (${faithfulness.points.length} copies)`,
+  );
+  await explainer.cache?.put(
+    'maps',
+    key,
+    new Map([
+      ['maps.parquet', bytes],
+      ['faithfulness.parquet', faithfulness.bytes],
+    ]),
+  );
+  return { rows, meta, bytes, faithfulness, fromCache: false, seconds };
+}
+
+/** The faithfulness curves read back from `faithfulness.parquet` bytes. */
+function faithfulnessFromBytes(bytes: Uint8Array): FaithfulnessResult {
+  const { points, meta } = readFaithfulnessTable(parquetToTable(bytes));
+  return { points, meta, bytes };
+}
+
+/** Writes the maps stage's files into a run folder: `maps.parquet` and `faithfulness.parquet`. */
+export async function writeHeatMaps(dir: string, maps: HeatMaps): Promise<void> {
+  await writeFileAtomic(runFile(dir, 'maps'), maps.bytes);
+  if (maps.faithfulness) await writeFileAtomic(runFile(dir, 'faithfulness'), maps.faithfulness.bytes);
 }
 
 /** The table of maps read back from `maps.parquet` bytes. */

@@ -12,13 +12,21 @@ import {
   type LayerInfo,
   makeDirs,
   numericColumn,
+  readFaithfulnessTable,
   readMapsTable,
   type Summary,
   type Table,
   writeFileAtomic,
 } from '@neuronscope/core';
 import type { ChannelMetrics } from '@neuronscope/metrics';
-import { inputToImage, loadModel, type ReceptiveField, receptiveFields, unitBox } from '@neuronscope/model';
+import {
+  inputToImage,
+  type LoadedModel,
+  loadModel,
+  type ReceptiveField,
+  receptiveFields,
+  unitBox,
+} from '@neuronscope/model';
 import {
   type NeuronBox,
   renderFigures,
@@ -27,6 +35,8 @@ import {
   stabilityCurve,
   type VisualInput,
 } from '@neuronscope/report';
+import { atlasLink } from './atlas-link.js';
+import { classChannelNames } from './class-names.js';
 import { runFile } from './files.js';
 import { selectedNeurons } from './maps.js';
 import { readExtracted, readNeurons, readRunConfig, readRunTable, readSummary } from './run-folder.js';
@@ -51,12 +61,23 @@ export function peakUnits(metrics: ChannelMetrics): Map<string, { unit: number; 
   return peaks;
 }
 
-/** The receptive-field box of every selected neuron at its most active unit on the clean input. */
-async function neuronBoxes(summary: Summary, metrics: ChannelMetrics): Promise<{ boxes?: NeuronBox[]; note?: string }> {
+/** The run's model, when it can still be read and is unchanged; else a note saying why not. */
+async function runModel(summary: Summary): Promise<{ model: LoadedModel | null; note?: string }> {
   const { run } = summary;
   const model = await loadModel(run.model.path).catch(() => null);
-  if (!model) return { note: `No boxes: the model ${run.model.path} could not be read.` };
-  if (model.sha256 !== run.model.sha256) return { note: `No boxes: ${run.model.path} changed since the run.` };
+  if (!model) return { model: null, note: `No boxes: the model ${run.model.path} could not be read.` };
+  if (model.sha256 !== run.model.sha256)
+    return { model: null, note: `No boxes: ${run.model.path} changed since the run.` };
+  return { model };
+}
+
+/** The receptive-field box of every selected neuron at its most active unit on the clean input. */
+function neuronBoxes(
+  summary: Summary,
+  metrics: ChannelMetrics,
+  model: LoadedModel,
+): { boxes: NeuronBox[]; note?: string } {
+  const { run } = summary;
   const [height, width] = run.preprocessing.size;
   const fields = receptiveFields(model, { height, width, layout: run.preprocessing.layout });
   const peaks = peakUnits(metrics);
@@ -132,6 +153,24 @@ async function heatMaps(
   return { maps, ...(note ? { note } : {}) };
 }
 
+/** The deletion and insertion curves of the run folder, or a note saying why there are none. */
+async function faithfulnessCurves(
+  dir: string,
+  id: string,
+  summary: Summary,
+): Promise<{ faithfulness?: VisualInput['faithfulness']; note?: string }> {
+  if (!(await exists(runFile(dir, 'faithfulness')))) {
+    return { note: "No deletion and insertion curves: run 'neuronscope maps --out <run directory>' again." };
+  }
+  const curves = readFaithfulnessTable(
+    await readRunTable(dir, 'faithfulness', id, 'maps'),
+    runFile(dir, 'faithfulness'),
+  );
+  if (curves.meta.target !== summary.target.index)
+    return { note: 'The deletion and insertion curves are from another target class: run neuronscope maps again.' };
+  return { faithfulness: curves };
+}
+
 /** What the visual report needs from the run folder and the model; see the module comment. */
 export async function gatherVisual(
   dir: string,
@@ -139,10 +178,19 @@ export async function gatherVisual(
   summary: Summary,
   metrics: ChannelMetrics,
   outputs: Table,
+  opts: { atlas?: string } = {},
 ): Promise<VisualInput> {
   const notes: Record<string, string> = {};
-  const { boxes, note } = await neuronBoxes(summary, metrics);
+  const { model, note: modelNote } = await runModel(summary);
+  const { boxes, note } = model ? neuronBoxes(summary, metrics, model) : { boxes: undefined, note: modelNote };
   if (note) notes.boxes = note;
+  const names = model
+    ? await classChannelNames(model, summary.run.layers, summary.run.preprocessing, summary.run.labels)
+    : new Map<number, readonly string[]>();
+  const curves = await faithfulnessCurves(dir, id, summary);
+  if (curves.note) notes.faithfulness = curves.note;
+  const atlas = opts.atlas ? await atlasLink(dir, opts.atlas, summary) : null;
+  if (atlas && 'note' in atlas) notes.atlas = atlas.note;
   const [height, width] = summary.run.preprocessing.size;
   const inputRect = inputToImage(
     { top: 0, left: 0, bottom: height - 1, right: width - 1 },
@@ -175,6 +223,9 @@ export async function gatherVisual(
     ...(maps.maps ? { maps: maps.maps } : {}),
     outputs: byCopy,
     ...(stability ? { stability } : {}),
+    ...(curves.faithfulness ? { faithfulness: curves.faithfulness } : {}),
+    ...(names.size ? { channelNames: names } : {}),
+    ...(atlas && 'link' in atlas ? { atlas: atlas.link } : {}),
     notes,
   };
 }
@@ -183,15 +234,20 @@ export async function gatherVisual(
 export interface ReportOptions {
   /** Also write every figure as SVG and PNG into this directory. */
   figures?: string;
+  /** A dataset atlas of the same model (its `atlas.html`, or the sweep folder holding it): cards link to it. */
+  atlas?: string;
 }
 
 /** Writes `report.html` of a run folder (and the figures); returns the report's path and the figures written. */
-export async function writeReport(dir: string, opts: ReportOptions = {}): Promise<{ path: string; figures: number }> {
+export async function writeReport(
+  dir: string,
+  opts: ReportOptions = {},
+): Promise<{ path: string; figures: number; notes: Readonly<Record<string, string>> }> {
   const { config, id } = await readRunConfig(dir);
   const summary = await readSummary(dir, id);
   const neurons = await readNeurons(dir, id, summary);
   const { metrics, outputs } = await readExtracted(dir, config, id);
-  const visual = await gatherVisual(dir, id, summary, metrics, outputs);
+  const visual = await gatherVisual(dir, id, summary, metrics, outputs, opts.atlas ? { atlas: opts.atlas } : {});
   const ctx = await reportContext({ summary, imagePath: summary.run.image.path ?? '', neurons, visual });
   const path = runFile(dir, 'report');
   await writeFileAtomic(path, renderHtml(ctx));
@@ -204,5 +260,5 @@ export async function writeReport(dir: string, opts: ReportOptions = {}): Promis
       figures++;
     }
   }
-  return { path, figures };
+  return { path, figures, notes: visual.notes ?? {} };
 }

@@ -30,6 +30,7 @@ import {
 import { createExplainer, Explainer } from './explainer.js';
 import { runFile } from './files.js';
 import { type LoadedInput, loadInput } from './image-source.js';
+import { writeHeatMaps } from './maps.js';
 import { inputDims, type ModelContext, prepareModel, readLabels } from './model.js';
 import { writeReport } from './report.js';
 import { runId } from './run-config.js';
@@ -221,7 +222,7 @@ export async function mapsStage(
     const result = await withProgress(log, 'maps', (update) =>
       explainer.heatMaps({ id, config, summary, input }, maps, { onProgress: update }),
     );
-    await writeFileAtomic(runFile(dir, 'maps'), result.bytes);
+    await writeHeatMaps(dir, result);
     return { maps: result.rows.length, fromCache: result.fromCache, seconds: result.seconds };
   } finally {
     await explainer.close();
@@ -314,7 +315,7 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
       const result = await withProgress(log, 'maps', (update) =>
         explainer.heatMaps(run, mapsOptions, { onProgress: update }),
       );
-      await writeFileAtomic(runFile(out, 'maps'), result.bytes);
+      await writeHeatMaps(out, result);
     }
     const report = await writeReport(out, figures ? { figures } : {});
     if (figures) log.info(`report: ${report.figures} figures (SVG and PNG) in ${figures}`);

@@ -5,6 +5,7 @@
 export { type ChannelMask, type MaskedModel, type MaskTarget, withChannelMasks } from './ablation.js';
 export { AblationRunner, type AblationVariant } from './ablation-runner.js';
 export { channelMeanOutput, withChannelMeans } from './channel-means.js';
+export { classChannelLayers } from './class-channels.js';
 export {
   buildDeconvGraph,
   createDeconv,

@@ -5,7 +5,7 @@
  * are never stored but regenerated from a row with {@link renderCopy}, bit-identically.
  */
 export type { PerturbationFamily, TensorShape } from './family.js';
-export { type MaskBaseline, maskFor } from './mask.js';
+export { baselineFor, defaultBlurSigma, type MaskBaseline, maskFor } from './mask.js';
 export { MAX_SIGMA } from './noise.js';
 export { MAX_SAMPLES, perturbations, resolvePerturbation } from './registry.js';
 export { copySeed } from './rng.js';

@@ -449,3 +449,73 @@ export function stabilitySpec(points: readonly StabilityPoint[], topK: number): 
     ],
   } as TopLevelSpec;
 }
+
+/** One point of a faithfulness curve for the chart. */
+export interface CurveRow {
+  curve: 'deletion' | 'insertion';
+  /** `RISE map` or `random map k`. */
+  map: string;
+  random: boolean;
+  fraction: number;
+  probability: number;
+}
+
+/**
+ * Deletion and insertion curves side by side (one panel each): the target's probability against the fraction of
+ * cells deleted or inserted, the RISE map's curve in vermillion drawn over the random maps' in grey.
+ */
+export function faithfulnessSpec(rows: readonly CurveRow[], target: string): TopLevelSpec {
+  const values = rows.map((r) => ({
+    ...r,
+    kind: r.random ? 'random maps' : 'RISE map',
+    tip: `${r.map}, ${r.curve}: ${fixed(100 * r.fraction, 0)}% of the cells ${r.curve === 'deletion' ? 'deleted' : 'inserted'}, p = ${fixed(r.probability)}`,
+  }));
+  const x = {
+    field: 'fraction',
+    type: 'quantitative' as const,
+    title: 'fraction of the map’s cells',
+    axis: { format: '.0%' },
+  };
+  const y = {
+    field: 'probability',
+    type: 'quantitative' as const,
+    title: `p(${target})`,
+    scale: { domain: [0, 1] },
+    axis: { format: '.0%' },
+  };
+  const color = {
+    field: 'kind',
+    type: 'nominal' as const,
+    title: null,
+    scale: { domain: ['RISE map', 'random maps'], range: ['#D55E00', '#9aa1ab'] },
+  };
+  const encoding = { x, y, color, detail: { field: 'map', type: 'nominal' as const }, description: { field: 'tip' } };
+  return {
+    data: { values },
+    columns: 2,
+    facet: {
+      field: 'curve',
+      type: 'nominal',
+      title: null,
+      sort: ['deletion', 'insertion'],
+      header: {
+        labelFontSize: 12,
+        labelFontWeight: 600,
+        labelExpr: "datum.value === 'deletion' ? 'Deletion (lower is better)' : 'Insertion (higher is better)'",
+      },
+    },
+    spec: {
+      width: 260,
+      height: 160,
+      layer: [
+        { transform: [{ filter: 'datum.random' }], mark: { type: 'line', strokeWidth: 1 }, encoding },
+        {
+          transform: [{ filter: '!datum.random' }],
+          mark: { type: 'line', strokeWidth: 2.5, point: { size: 18, filled: true } },
+          encoding,
+        },
+      ],
+    },
+    resolve: { scale: { x: 'shared', y: 'shared' } },
+  } as TopLevelSpec;
+}

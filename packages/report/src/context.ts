@@ -1,7 +1,7 @@
 import type { LayerSummary, Summary } from '@neuronscope/core';
 import { escapeHtml } from './html.js';
 import type { EmbeddedImage } from './images.js';
-import type { LayerNeuronStats } from './neurons.js';
+import type { LayerNeuronStats, NeuronFacts } from './neurons.js';
 import type { VisualContext } from './visual-context.js';
 
 /** A layer's summary with what several sections derive from it. */
@@ -24,6 +24,8 @@ export interface ReportContext {
   readonly layers: readonly LayerView[];
   /** Boxes, heat maps, patches and charts. */
   readonly visual: VisualContext;
+  /** Every channel's ranks and values by `layerIndex:channel`, when the neurons table was given. */
+  readonly facts: ReadonlyMap<string, NeuronFacts> | null;
 }
 
 /** One view of the report: a new view is one file exporting a section, and one line in the registry. */
@@ -34,6 +36,13 @@ export interface ReportSection {
   readonly title: string;
   /** The section's body as HTML; every string from the model or the user in it must be escaped. */
   render(ctx: ReportContext): string;
+  /**
+   * A detail section: shown closed (`<details>`) below the overview, its heading and {@link teaser} in the summary
+   * line. Overview sections are always open.
+   */
+  readonly collapsed?: boolean;
+  /** One line of HTML beside a collapsed section's heading: what opening it shows. */
+  teaser?(ctx: ReportContext): string;
 }
 
 export function layerView(summary: LayerSummary, stats: LayerNeuronStats | null): LayerView {

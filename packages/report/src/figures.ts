@@ -5,7 +5,16 @@
 import sharp from 'sharp';
 import type { ReportContext } from './context.js';
 import { escapeHtml } from './html.js';
-import { depthBoxesSvg, heatSvg, layerBoxesSvg, patchSvg } from './overlays.js';
+import {
+  contextPatchSvg,
+  depth,
+  depthBoxesSvg,
+  depthColor,
+  heatSvg,
+  layerBoxesSvg,
+  type OverlayImages,
+  patchSvg,
+} from './overlays.js';
 import type { NeuronBox } from './visual.js';
 import { neuronKey } from './visual-context.js';
 
@@ -65,6 +74,52 @@ function grid(tiles: readonly { svg: string; caption: string }[], tileW: number,
   );
 }
 
+/**
+ * The paper's figure for one metric: the patch of every neuron it selected, shallow to deep, framed in its layer's
+ * depth colour, in a grid. The photo is embedded once and every tile refers to it.
+ */
+function depthMosaicSvg(ctx: ReportContext, which: 'correlation' | 'precision'): string | null {
+  const v = ctx.visual;
+  const boxes = ctx.summary.layers.flatMap((l) =>
+    (which === 'correlation' ? l.byCorrelation : l.byPrecision).flatMap((n) => {
+      const b = v.boxesByLayer.get(l.layerIndex)?.find((x) => x.channel === n.channel);
+      return b && b.activation > 0 ? [b] : [];
+    }),
+  );
+  if (boxes.length === 0) return null;
+  const tileSide = 72;
+  const gap = 6;
+  const columns = Math.min(ctx.summary.stats.topK * 2, boxes.length);
+  const rows = Math.ceil(boxes.length / columns);
+  const titleH = 30;
+  const width = columns * (tileSide + gap) + gap;
+  const height = titleH + rows * (tileSide + gap) + gap;
+  const tiles = boxes.map((b, i) => {
+    const color = depthColor(depth(b.layerIndex, ...v.layerRange));
+    const x = gap + (i % columns) * (tileSide + gap);
+    const y = titleH + gap + Math.floor(i / columns) * (tileSide + gap);
+    const patch = contextPatchSvg(v.images, b, color, 0.12).replace(
+      '<svg class="patch" ',
+      `<svg x="${x + 3}" y="${y + 3}" width="${tileSide - 6}" height="${tileSide - 6}" `,
+    );
+    return `<rect x="${x}" y="${y}" width="${tileSide}" height="${tileSide}" rx="3" fill="${color}"/>${patch}`;
+  });
+  return (
+    `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" ` +
+    `font-family="DejaVu Sans, Helvetica, Arial, sans-serif"><defs>${photoImage(v.images)}</defs>` +
+    `<rect width="100%" height="100%" fill="white"/><text x="${gap}" y="21" font-size="15" font-weight="600">` +
+    `Selected by ${which}, shallow (purple) to deep (yellow)</text>${tiles.join('')}</svg>`
+  );
+}
+
+/** The photo as the `<image id="ns-photo">` the overlays' references point at, for a stand-alone file's defs. */
+function photoImage(images: OverlayImages): string {
+  return (
+    `<image id="ns-photo" href="${images.photo.dataUri}" x="0" y="0" width="${images.photoWidth}" ` +
+    `height="${images.photoHeight}" preserveAspectRatio="none"/>`
+  );
+}
+
 /** The SVG of every figure of a report, by name (no PNG yet). */
 export function figureSvgs(ctx: ReportContext): { name: string; svg: string }[] {
   const v = ctx.visual;
@@ -76,6 +131,8 @@ export function figureSvgs(ctx: ReportContext): { name: string; svg: string }[] 
       const boxes = v.boxes.filter((b) => b.set === which || b.set === 'both');
       const svg = depthBoxesSvg(v.images, boxes, v.layerRange, `boxes selected by ${which}`, 'inline');
       out.push({ name: `boxes-${which}`, svg: sized(svg, W, H) });
+      const mosaic = depthMosaicSvg(ctx, which);
+      if (mosaic) out.push({ name: `depth-${which}`, svg: mosaic });
     }
   }
   const maps = v.maps;

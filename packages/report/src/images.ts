@@ -14,8 +14,8 @@ export const MAX_IMAGE_SIDE = 384;
 export const MAX_PHOTO_SIDE = 768;
 
 /** Encodes as PNG when the image has an alpha channel (keeps transparency), else as JPEG (small for photos). */
-async function embed(image: Sharp, hasAlpha: boolean): Promise<EmbeddedImage> {
-  const encoded = hasAlpha ? image.png({ compressionLevel: 9 }) : image.jpeg({ quality: 85, mozjpeg: true });
+async function embed(image: Sharp, hasAlpha: boolean, quality = 85): Promise<EmbeddedImage> {
+  const encoded = hasAlpha ? image.png({ compressionLevel: 9 }) : image.jpeg({ quality, mozjpeg: true });
   const { data, info } = await encoded.toBuffer({ resolveWithObject: true });
   const mime = hasAlpha ? 'image/png' : 'image/jpeg';
   return { dataUri: `data:${mime};base64,${data.toString('base64')}`, width: info.width, height: info.height };
@@ -74,4 +74,26 @@ export async function embedImages(
 function roundHalfToEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** A thumbnail for a dataset page, with the image's own size (the coordinates its crops are given in). */
+export interface Thumbnail extends EmbeddedImage {
+  /** The image's own width and height, oriented. */
+  readonly originalWidth: number;
+  readonly originalHeight: number;
+}
+
+/**
+ * A thumbnail of an image file for the dataset pages: small images (at most `maxSide`, e.g. 28 x 28 digits) kept as
+ * they are, losslessly, as PNG; larger ones shrunk to `maxSide` on the longer side, JPEG (PNG when they have alpha).
+ */
+export async function thumbnail(bytes: Uint8Array, maxSide: number): Promise<Thumbnail> {
+  const meta = await sharp(bytes).metadata();
+  const { width, height } = meta.autoOrient;
+  const image = sharp(bytes)
+    .autoOrient()
+    .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true });
+  const small = Math.max(width, height) <= maxSide;
+  const embedded = await embed(image, meta.hasAlpha || small, 78);
+  return { ...embedded, originalWidth: width, originalHeight: height };
 }

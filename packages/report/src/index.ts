@@ -1,12 +1,13 @@
 /**
- * `@neuronscope/report`: the self-contained `report.html` of one explanation. The page needs no network and
- * no script: CSS and images are inline, and a Content-Security-Policy forbids fetching anything else.
+ * `@neuronscope/report`: the self-contained `report.html` of one explanation. The page needs no network: CSS,
+ * images and its one small script are inline, and a Content-Security-Policy forbids fetching anything else and
+ * running any other script.
  */
 import { readFile } from 'node:fs/promises';
 import { type Summary, sha256, UserError } from '@neuronscope/core';
 import { layerView, type ReportContext } from './context.js';
 import { embedImages } from './images.js';
-import { type NeuronsTable, neuronStatsByLayer } from './neurons.js';
+import { type NeuronsTable, neuronFacts, neuronStatsByLayer } from './neurons.js';
 import type { OverlayImages } from './overlays.js';
 import { renderPage } from './page.js';
 import { sections } from './sections/index.js';
@@ -17,9 +18,20 @@ export type { LayerView, ReportContext, ReportSection } from './context.js';
 export { type Figure, renderFigures } from './figures.js';
 export { escapeHtml } from './html.js';
 export type { NeuronsTable } from './neurons.js';
+export { CONTENT_SECURITY_POLICY } from './page.js';
+export { SCRIPT, scriptHash } from './script.js';
 export { sections } from './sections/index.js';
 export { type StabilityInput, stabilityCheckpoints, stabilityCurve } from './stability.js';
-export type { InputBox, NeuronBox, NeuronSet, Rect, StabilityPoint, VisualInput } from './visual.js';
+export {
+  type AtlasLink,
+  type InputBox,
+  type NeuronBox,
+  type NeuronSet,
+  neuronAnchor,
+  type Rect,
+  type StabilityPoint,
+  type VisualInput,
+} from './visual.js';
 
 /** What a report is made of. */
 export interface ReportInput {
@@ -88,5 +100,25 @@ export async function reportContext(input: ReportInput): Promise<ReportContext> 
     modelInput,
     layers: summary.layers.map((l) => layerView(l, stats?.get(l.layerIndex) ?? null)),
     visual: await buildVisualContext(summary, neurons, input.visual ?? {}, images),
+    facts: neurons ? neuronFacts(neurons) : null,
   };
 }
+export { COLORS, renderChart } from './charts.js';
+export {
+  type AtlasExample,
+  type AtlasInput,
+  type AtlasLayer,
+  type AtlasNeuron,
+  renderAtlas,
+} from './dataset/atlas.js';
+export { type DatasetImage, imageFacts, pictureDefs } from './dataset/page.js';
+export {
+  forestSpec,
+  renderSweepPage,
+  type SweepClass,
+  type SweepComparisonRow,
+  type SweepImage,
+  type SweepPageInput,
+  type SweepSelective,
+} from './dataset/sweep.js';
+export { type Thumbnail, thumbnail } from './images.js';

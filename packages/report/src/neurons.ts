@@ -52,3 +52,41 @@ export function neuronStatsByLayer(neurons: NeuronsTable): Map<number, LayerNeur
   }
   return stats;
 }
+
+/** What the report says about one channel beyond the summary's selections. */
+export interface NeuronFacts {
+  /** 1-based rank by correlation in its layer; null when its correlation is undefined. */
+  readonly rankCorrelation: number | null;
+  /** 1-based rank by precision among the layer's eligible channels; null when not eligible. */
+  readonly rankPrecision: number | null;
+  readonly correlation: number;
+  readonly precision: number;
+  readonly meanActivation: number;
+  readonly eligible: boolean;
+}
+
+/** The facts of every channel of a `neurons.parquet` table, by `layerIndex:channel`. */
+export function neuronFacts(neurons: NeuronsTable): Map<string, NeuronFacts> {
+  const layer = numericColumn(neurons, 'layer_index');
+  const channel = numericColumn(neurons, 'channel');
+  const correlation = numericColumn(neurons, 'correlation');
+  const precision = numericColumn(neurons, 'precision');
+  const mean = numericColumn(neurons, 'mean_activation');
+  const eligible = columnValues<boolean>(neurons, 'eligible');
+  // Spread, not toArray(): a typed array would turn the nulls of these nullable columns into zeros.
+  const nullable = (name: string) => [...(neurons.getChild(name) ?? [])] as (number | null)[];
+  const rankC = nullable('rank_correlation');
+  const rankP = nullable('rank_precision');
+  const facts = new Map<string, NeuronFacts>();
+  for (let i = 0; i < layer.length; i++) {
+    facts.set(`${layer[i]}:${channel[i]}`, {
+      rankCorrelation: rankC[i] ?? null,
+      rankPrecision: rankP[i] ?? null,
+      correlation: correlation[i]!,
+      precision: precision[i]!,
+      meanActivation: mean[i]!,
+      eligible: Boolean(eligible[i]),
+    });
+  }
+  return facts;
+}

@@ -223,6 +223,59 @@ export function patchSvg(images: OverlayImages, box: NeuronBox, mode: ImageMode 
   );
 }
 
+/** A square window around `r`, at least `minShare` of the picture's shorter side, clipped to the picture. */
+function windowAround(r: Rect, W: number, H: number, minShare: number): Rect {
+  const side = Math.min(Math.max(r.width, r.height, minShare * Math.min(W, H)), Math.max(W, H));
+  const width = Math.min(side, W);
+  const height = Math.min(side, H);
+  const x = Math.min(Math.max(0, r.x + r.width / 2 - width / 2), W - width);
+  const y = Math.min(Math.max(0, r.y + r.height / 2 - height / 2), H - height);
+  return { x, y, width, height };
+}
+
+/** `r` outlined in `color` over a light halo, when it is noticeably smaller than the window showing it. */
+function fieldOutline(r: Rect, view: Rect, color: string): string {
+  if (r.width >= view.width * 0.92 && r.height >= view.height * 0.92) return '';
+  const w = Math.max(view.width, view.height) / 40;
+  const geometry = `x="${r.x.toFixed(1)}" y="${r.y.toFixed(1)}" width="${r.width.toFixed(1)}" height="${r.height.toFixed(1)}"`;
+  return (
+    `<rect ${geometry} fill="none" stroke="#fff" stroke-opacity="0.85" stroke-width="${(w * 2.4).toFixed(2)}"/>` +
+    `<rect ${geometry} fill="none" stroke="${color}" stroke-width="${w.toFixed(2)}"/>`
+  );
+}
+
+/**
+ * A picture (`body`, in its own W x H coordinates) seen through a square window around `r`, at least `minShare` of
+ * its shorter side wide (so a 3-pixel field of a first layer shows what surrounds it), with `r` outlined in `color`.
+ */
+export function cropSvg(
+  body: string,
+  size: { width: number; height: number },
+  r: Rect,
+  color: string,
+  minShare: number,
+  label: string,
+): string {
+  const v = windowAround(r, size.width, size.height, minShare);
+  return (
+    `<svg class="patch" viewBox="${v.x.toFixed(1)} ${v.y.toFixed(1)} ${v.width.toFixed(1)} ${v.height.toFixed(1)}" ` +
+    `preserveAspectRatio="xMidYMid slice" role="img" aria-label="${escapeHtml(label)}">${body}${fieldOutline(r, v, color)}</svg>`
+  );
+}
+
+/** The photo around a neuron's box (see {@link cropSvg}), the box outlined in its depth colour `color`. */
+export function contextPatchSvg(
+  images: OverlayImages,
+  box: NeuronBox,
+  color: string,
+  minShare = 0.2,
+  mode: ImageMode = 'reference',
+): string {
+  const size = { width: images.photoWidth, height: images.photoHeight };
+  const label = `photo around the receptive field of layer ${box.layerIndex} channel ${box.channel}`;
+  return cropSvg(picture(images, 'photo', mode), size, box.imageRect, color, minShare, label);
+}
+
 function svgRoot(width: number, height: number, label: string, body: string, cls = 'overlay'): string {
   return (
     `<svg class="${cls}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" ` +

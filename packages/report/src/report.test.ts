@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import {
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { requires, shared } from '../../../test/support/env.js';
-import { renderReport, sections } from './index.js';
+import { CONTENT_SECURITY_POLICY, renderReport, SCRIPT, scriptHash, sections } from './index.js';
 import type { NeuronsTable } from './neurons.js';
 
 /** A real photo of ../shared (test/support/env.ts). */
@@ -336,24 +337,36 @@ describe('renderReport', () => {
     html = await renderReport({ summary, imagePath });
   });
 
-  it('renders every section, in the registry order, with a contents link', () => {
+  it('renders every section, in the registry order, with a contents link: the overview open, the details closed', () => {
     expect(sections.map((s) => s.id)).toEqual([
-      'header',
+      'overview',
+      'depth',
       'findings',
-      'predictions',
-      'where',
-      'charts',
-      'settings',
+      'faithfulness',
       'comparison',
-      'ablation',
+      'neurons',
       'layers',
+      'charts',
+      'ablation',
+      'settings',
       'definitions',
     ]);
-    const positions = sections.map((s) => html.indexOf(`<section id="${s.id}">`));
+    const positions = sections.map((s) =>
+      html.indexOf(s.collapsed ? `<section id="${s.id}" class="detail"><details><summary>` : `<section id="${s.id}">`),
+    );
     expect(positions.every((p) => p > 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     for (const s of sections) expect(html).toContain(`<a href="#${s.id}">`);
-    for (const l of summary.layers) expect(html).toContain(`<section class="layer" id="layer-${l.layerIndex}">`);
+    expect(sections.filter((s) => s.collapsed).map((s) => s.id)).toEqual([
+      'charts',
+      'ablation',
+      'settings',
+      'definitions',
+    ]);
+    // Every layer is a closed <details>: its summary line first, the cards inside.
+    for (const l of summary.layers)
+      expect(html).toContain(`<details class="layer" id="layer-${l.layerIndex}"><summary>`);
+    expect(html).not.toMatch(/<details[^>]* open/);
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expectBalanced(html);
   });
@@ -388,19 +401,28 @@ describe('renderReport', () => {
     const [r, g, b] = (await sharp(Buffer.from(crop, 'base64')).stats()).channels;
     expect(r!.mean).toBeCloseTo(g!.mean, 6);
     expect(r!.mean).toBeCloseTo(b!.mean, 6);
-    expect(byId(out, 'section', 'header')).toContain('What the network sees: resized to 160×128');
+    expect(byId(out, 'section', 'overview')).toContain('What the network sees: resized to 160×128');
     expect(byId(out, 'section', 'settings')).toContain('resize to 160×128');
     expect(byId(out, 'section', 'settings')).toContain('NCHW, greyscale');
   });
 
-  it('needs no network and runs no script', () => {
+  it('needs no network and runs no script but its own, allowed by its hash', () => {
     expect(html).not.toMatch(/https?:\/\//i);
     expect(html).not.toMatch(/(src|href)="\/\//i);
-    expect(html).not.toMatch(/<script|<link|@import|url\(/i);
+    expect(html).not.toMatch(/<link|@import|url\(/i);
     expect(html).toMatch(/src="data:image\//);
-    expect(html).toContain(
-      `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">`,
+    // One inline script, the page's own; the policy allows exactly its SHA-256 (computed here independently).
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+    expect(scripts).toEqual([SCRIPT]);
+    expect(html.match(/<script/g)).toHaveLength(1);
+    const digest = createHash('sha256').update(scripts[0]!).digest('base64');
+    expect(scriptHash()).toBe(`'sha256-${digest}'`);
+    expect(CONTENT_SECURITY_POLICY).toBe(
+      `default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-${digest}'`,
     );
+    expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}">`);
+    // The script fetches nothing and does not write HTML.
+    expect(SCRIPT).not.toMatch(/fetch|XMLHttpRequest|import\(|innerHTML|eval|new Function|src\s*=|window\.open/);
   });
 
   it('is deterministic', async () => {
@@ -411,18 +433,23 @@ describe('renderReport', () => {
     );
   });
 
-  it('shows the header: model with sha256 prefix, image, target and its probability', () => {
-    const header = byId(html, 'section', 'header');
-    expect(header).toContain('<code>squeezenet1_1.onnx</code> <span class="muted">sha256 c3f9c9665f1c…</span>');
-    expect(header).toContain('<code>cat.png</code>');
-    expect(header).toContain('“Egyptian cat” (class 285), probability 62.1%');
+  it('shows at a glance the target and its probability; the files with sha256 prefixes in the settings', () => {
+    const overview = byId(html, 'section', 'overview');
+    expect(overview).toContain('Explaining “Egyptian cat” (class 285), probability <strong>62.1%</strong>');
+    // 91.2% of 512 copies keep the target.
+    expect(overview).toContain('with 467 of 512 perturbed copies keeping it as the top-1');
+    const settings = byId(html, 'section', 'settings');
+    expect(settings).toContain('<code>squeezenet1_1.onnx</code> <span class="muted">sha256 c3f9c9665f1c…</span>');
+    expect(settings).toContain('<code>cat.png</code>');
     expect(html).toContain('<title>Egyptian cat · cat.png · neuronscope</title>');
   });
 
   it('lists the top-5 predictions with bars, the target marked', () => {
-    const table = byId(html, 'section', 'predictions');
-    expect(table.match(/<tr[ >]/g)).toHaveLength(6);
-    expect(table).toContain('<tr class="target"><td class="num">1</td><td class="num">285</td><td>Egyptian cat');
+    const table = /<table class="predictions">([\s\S]*?)<\/table>/.exec(byId(html, 'section', 'overview'))![1]!;
+    expect(table.match(/<tr[ >]/g)).toHaveLength(5);
+    expect(table).toContain(
+      '<tr class="target"><td class="num">1</td><td>Egyptian cat <span class="tag">target</span> <span class="muted">285</span>',
+    );
     expect(table).toContain(
       '<td class="num">62.1%</td><td class="bar-cell"><div class="bar"><span style="width:62.1%">',
     );
@@ -476,15 +503,17 @@ describe('renderReport', () => {
 
   it('compares the selections in total and per layer', () => {
     const comparison = byId(html, 'section', 'comparison');
-    expect(comparison).toContain('<span class="key both"></span>5</dd>');
-    expect(comparison).toContain('0.031 <span class="muted">(n = 239)</span>');
+    expect(comparison).toContain(
+      '<span class="key corr"></span>15 by correlation, <span class="key prec"></span>10 by precision, <span class="key both"></span>5 by both',
+    );
+    expect(comparison).toContain('Spearman\'s ρ 0.031 <span class="muted">(n = 239)</span>');
     expect(comparison).toContain('<td class="num">64×111×111</td><td class="num">41</td>');
     expect(comparison).toContain('<td class="num">— <span class="muted">(n = 0)</span></td>');
   });
 
   it('lists every selected channel in its layer, in rank order, shared channels highlighted', () => {
     for (const l of summary.layers) {
-      const section = byId(html, 'section', `layer-${l.layerIndex}`);
+      const section = byId(html, 'details', `layer-${l.layerIndex}`);
       const shared = l.byCorrelation.filter((x) => l.byPrecision.some((y) => y.channel === x.channel)).length;
       for (const [metric, list] of [
         ['corr', l.byCorrelation],
@@ -501,17 +530,17 @@ describe('renderReport', () => {
       }
       expect(section).toContain(`${l.channels} channels × ${l.height}×${l.width} units`);
     }
-    expect(byId(html, 'section', 'layer-1')).toContain('no channel selected');
+    expect(byId(html, 'details', 'layer-1')).toContain('no channel selected');
   });
 
   it('formats the values: 3-decimal correlations, precision of any size, dashes for null, daggers for ineligible', async () => {
-    const layer0 = byId(html, 'section', 'layer-0');
+    const layer0 = byId(html, 'details', 'layer-0');
     // Channel 5: correlation 0.347, precision null, mean activation 0.03 (< 0.1: ineligible).
     expect(layer0).toContain(
       '<td class="num">5</td><td class="num">0.347</td><td class="num inel" title="mean activation below 0.1: not eligible for precision">—&nbsp;†</td><td class="num">0.03</td>',
     );
     expect(layer0).toContain('<td class="num">0.412</td><td class="num">35.2</td><td class="num">0.83</td>');
-    const layer2 = byId(html, 'section', 'layer-2');
+    const layer2 = byId(html, 'details', 'layer-2');
     expect(layer2).toContain('<td class="num">0.021</td><td class="num">2.40e7</td>');
     expect(layer2).toContain('<td class="num">0.0184</td>');
 
@@ -519,25 +548,25 @@ describe('renderReport', () => {
     const infinite = structuredClone(summary);
     infinite.layers[2]!.byPrecision[0]!.precision = Number.POSITIVE_INFINITY;
     const html2 = await renderReport({ summary: infinite, imagePath });
-    expect(selection(byId(html2, 'section', 'layer-2'), 'prec')).toContain(
+    expect(selection(byId(html2, 'details', 'layer-2'), 'prec')).toContain(
       '<td class="num">130</td><td class="num">0.021</td><td class="num">∞</td>',
     );
   });
 
   it('adds per-layer statistics from the neurons table', async () => {
     const withNeurons = await renderReport({ summary, imagePath, neurons: makeNeurons(summary) });
-    const layer0 = byId(withNeurons, 'section', 'layer-0');
+    const layer0 = byId(withNeurons, 'details', 'layer-0');
     expect(layer0).toContain('defined for 63 of 64');
     expect(layer0).toContain('1 constant over the copies (precision ∞)');
     expect(layer0).not.toContain('Warning');
-    expect(byId(withNeurons, 'section', 'layer-1')).toContain('0 constant over the copies');
+    expect(byId(withNeurons, 'details', 'layer-1')).toContain('0 constant over the copies');
     expect(html).not.toContain('All channels, correlation');
 
     // A neurons table that does not match the summary is pointed out.
     const other = structuredClone(summary);
     other.layers[0]!.eligible = 40;
     const mismatch = await renderReport({ summary: other, imagePath, neurons: makeNeurons(summary) });
-    expect(byId(mismatch, 'section', 'layer-0')).toContain(
+    expect(byId(mismatch, 'details', 'layer-0')).toContain(
       'the neurons table has 41 eligible channels, the summary 40: are they from the same run?',
     );
   });
@@ -556,13 +585,13 @@ describe('renderReport', () => {
     evil.layers = evil.layers.map((l) => ({ ...l, layer: EVIL }));
     evil.definitions = { [EVIL]: EVIL };
     const out = await renderReport({ summary: evil, imagePath });
-    expect(out).not.toContain('<script');
+    expect(out.match(/<script/g)).toHaveLength(1); // the page's own
     expect(out).not.toContain(EVIL);
     expect(out).not.toContain(EVIL_NAME);
     expect(out).not.toContain('<b>');
     expect(out).not.toMatch(/"'/);
     expect(out).toContain(`<title>${EVIL_ESCAPED} · ${EVIL_NAME_ESCAPED} · neuronscope</title>`);
-    expect(out).toContain(`<td>${EVIL_ESCAPED} <span class="tag">target</span></td>`);
+    expect(out).toContain(`<td>${EVIL_ESCAPED} <span class="tag">target</span> <span class="muted">285</span></td>`);
     expect(out).toContain(`alt="input image ${EVIL_NAME_ESCAPED}"`);
     expect(out).toContain(`<code>${EVIL_NAME_ESCAPED}</code> <span class="muted">sha256 c3f9c9665f1c…</span>`);
     expect(out.split(EVIL_ESCAPED).length).toBeGreaterThan(20);

@@ -5,7 +5,9 @@
 import { columnValues, type MapRow, type MapsMetadata, numericColumn, type Summary } from '@neuronscope/core';
 import {
   type CountRow,
+  type CurveRow,
   countsSpec,
+  faithfulnessSpec,
   MAX_POINTS,
   type OverlapRow,
   outputSpec,
@@ -55,6 +57,7 @@ export interface VisualContext {
     readonly counts: Chart;
     readonly output: Chart | null;
     readonly stability: Chart | null;
+    readonly faithfulness: Chart | null;
   };
   /** Channels left out of the scatter (correlation undefined, or precision not finite and positive). */
   readonly scatterExcluded: number;
@@ -142,6 +145,17 @@ async function renderMaps(input: NonNullable<VisualInput['maps']>) {
   return { meta, byNeuron, outputPearson, rise, chance } as NonNullable<VisualContext['maps']>;
 }
 
+/** The faithfulness points as chart rows. */
+function curveRows(points: NonNullable<VisualInput['faithfulness']>['points']): CurveRow[] {
+  return points.map((p) => ({
+    curve: p.curve,
+    map: p.map === 'rise' ? 'RISE map' : `random map ${p.draw + 1}`,
+    random: p.map === 'random',
+    fraction: p.fraction,
+    probability: p.probability,
+  }));
+}
+
 /** Prepares the visual context of a report. */
 export async function buildVisualContext(
   summary: Summary,
@@ -181,6 +195,12 @@ export async function buildVisualContext(
       : null,
     input.maps ? renderMaps(input.maps) : null,
   ]);
+  const faithfulnessSvg = input.faithfulness
+    ? await renderChart(
+        faithfulnessSpec(curveRows(input.faithfulness.points), summary.target.label ?? `class ${summary.target.index}`),
+        'deletion and insertion curves of the heat map and of random maps',
+      )
+    : null;
   const chart = (name: string, svg: string | null): Chart | null => (svg === null ? null : { name, svg });
   return {
     images,
@@ -195,6 +215,7 @@ export async function buildVisualContext(
       counts: { name: 'counts', svg: countsSvg },
       output: chart('output', outputSvg),
       stability: chart('stability', stabilitySvg),
+      faithfulness: chart('faithfulness', faithfulnessSvg),
     },
     scatterExcluded: scatter?.excluded ?? 0,
     scatterDense: (scatter?.points.length ?? 0) > MAX_POINTS,

@@ -29,9 +29,9 @@ const EVIL = `<script>alert(1)</script>"'&`;
 
 /** The HTML of `<section id="id">`. */
 function section(html: string, id: string): string {
-  const start = html.indexOf(`<section id="${id}">`);
+  const start = html.search(new RegExp(`<section id="${id}"[ >]`));
   if (start < 0) throw new Error(`no section ${id}`);
-  const end = html.indexOf('\n</section>', start);
+  const end = html.indexOf('</section>', start);
   return html.slice(start, end);
 }
 
@@ -278,9 +278,9 @@ describe('the visual report', () => {
     html = renderHtml(ctx);
   });
 
-  it('draws the first-ranked box of each layer per set on the photo, the input frame, and the depth legend', () => {
-    const where = section(html, 'where');
-    const overlays = [...where.matchAll(/<svg class="overlay"[\s\S]*?<\/svg>/g)].map((m) => m[0]);
+  it("draws the paper figure: each layer's first box per set on the photo, and every selected patch framed by depth", () => {
+    const depth = section(html, 'depth');
+    const overlays = [...depth.matchAll(/<svg class="overlay"[\s\S]*?<\/svg>/g)].map((m) => m[0]);
     expect(overlays).toHaveLength(2);
     // Correlation: channel 1 (layer 0), channel 3 (layer 1); precision: channel 4, and channel 12.
     expect(overlays[0]).toContain('layer 0 conv0/Relu, channel 1 (selected by correlation)');
@@ -292,46 +292,114 @@ describe('the visual report', () => {
       expect(o).toContain('the model input (resize and centre crop)');
       expect(o.match(/<g><title>/g)).toHaveLength(2);
     }
-    expect(where).toContain('layer 0 <svg');
-    expect(where).toContain('Where the output depends on the image (RISE)');
+    expect(depth).toContain('layer 0 <svg');
+    // The mosaics: every selected neuron of each metric, in layer and rank order, linked to its card, framed in
+    // its layer's depth colour (viridis ends: layer 0 #440154, layer 1 #fde725).
+    const tiles = (cls: string) => {
+      const row = depth.slice(depth.indexOf(`<div class="depth-row ${cls}">`));
+      const mosaic = row.slice(row.indexOf('<div class="mosaic"'), row.indexOf('</div></div></div>'));
+      return [...mosaic.matchAll(/<a class="tile" href="#(n-\d+-\d+)" style="border-color:(#[0-9a-f]{6})"/g)].map(
+        (m) => [m[1], m[2]],
+      );
+    };
+    expect(tiles('corr')).toEqual([
+      ['n-0-1', '#440154'],
+      ['n-0-4', '#440154'],
+      ['n-1-3', '#fde725'],
+      ['n-1-9', '#fde725'],
+    ]);
+    expect(tiles('prec')).toEqual([
+      ['n-0-4', '#440154'],
+      ['n-0-6', '#440154'],
+      ['n-1-12', '#fde725'],
+      ['n-1-0', '#fde725'],
+    ]);
+    // Channel 0 is silent on the clean image: a dot, no patch.
+    expect(depth).toContain('(1 silent on the clean image: a dot)');
     // The photo is embedded once and referred to.
     expect(html.match(/id="ns-photo"/g)).toHaveLength(1);
   });
 
-  it('shows every selected neuron of a layer: boxes by set, a patch and a heat map per card', () => {
+  it("shows the output's RISE map at a glance", () => {
+    const overview = section(html, 'overview');
+    expect(overview).toMatch(/<svg class="heat"[^>]*aria-label="RISE saliency of the output"/);
+    expect(overview).toContain('Where the output depends on the image');
+  });
+
+  it('gives every selected neuron a card: the photo around its field, its heat map, and what it is in words', () => {
     const layer0 = html.slice(html.indexOf('id="layer-0"'), html.indexOf('id="layer-1"'));
-    const cards = [...layer0.matchAll(/<figure class="card (corr|prec|both)">([\s\S]*?)<\/figure>/g)];
-    expect(cards.map((c) => [c[1], /channel (\d+)/.exec(c[2]!)![1]])).toEqual([
-      ['corr', '1'],
-      ['both', '4'],
-      ['prec', '6'],
+    const cards = [
+      ...layer0.matchAll(/<article class="card (corr|prec|both)" id="(n-0-\d+)" tabindex="-1">([\s\S]*?)<\/article>/g),
+    ];
+    expect(cards.map((c) => [c[1], c[2]])).toEqual([
+      ['corr', 'n-0-1'],
+      ['both', 'n-0-4'],
+      ['prec', 'n-0-6'],
     ]);
-    for (const [, , body] of cards) {
+    for (const [, , , body] of cards) {
       expect(body).toMatch(/<svg class="patch" viewBox="[\d. ]+"/);
       expect(body).toMatch(/<svg class="heat"[\s\S]*<image href="data:image\/png;base64,/);
-      expect(body).toMatch(/field 8×8 px at \(\d, \d\) · max \|r\| 0\.6\d/);
+      // 8x8 of the 64x48 input is 64 / 3072 = 2.1% of it.
+      expect(body).toContain('Layer 0 (1st of 2 recorded, shallow): sees 8×8 px of the 64×48 input (2.1%)');
+      expect(body).toMatch(/Heat map: max \|r\| 0\.6\d\./);
     }
+    // Ranks from the neurons table (here it has none) fall back to the position in the selection.
+    expect(cards[0]![3]).toContain('<strong>#1</strong> of 8 by correlation (0.600)');
+    expect(cards[1]![3]).toContain('<strong>#1</strong> of 7 eligible by precision (9)');
+    expect(cards[0]![3]).toContain('Ablation not run');
+    // The patch shows the field with context around it: a window of at least a fifth of the photo (24 px of 120),
+    // the 20-px field (8 model-input px x 2.5) outlined inside it.
+    const patch = /<svg class="patch" viewBox="([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)"[\s\S]*?<\/svg>/.exec(
+      cards[0]![3]!,
+    )!;
+    expect(Number(patch[3])).toBeCloseTo(24, 6);
+    expect(patch[0]).toContain('<rect x="15.0" y="10.0" width="20.0" height="20.0"');
     const layer1 = html.slice(html.indexOf('id="layer-1"'));
     expect(layer1).toContain('silent on the clean image'); // channel 0: activation 0
     expect(layer1).toContain('constant over the masks: no map'); // channel 9: NaN map
   });
 
-  it('renders the five charts as inline SVG with hover titles, no script', () => {
+  it('lists every selected neuron once in a table the script filters and sorts, each row opening its card', () => {
+    const table = section(html, 'neurons');
+    const rows = [...table.matchAll(/<tr data-layer="(\d+)" data-sets="([a-z ]+)" data-href="(n-\d+-\d+)">/g)];
+    expect(rows.map((r) => [r[1], r[2], r[3]])).toEqual([
+      ['0', 'correlation', 'n-0-1'],
+      ['0', 'correlation precision both', 'n-0-4'],
+      ['0', 'precision', 'n-0-6'],
+      ['1', 'correlation', 'n-1-3'],
+      ['1', 'correlation', 'n-1-9'],
+      ['1', 'precision', 'n-1-12'],
+      ['1', 'precision', 'n-1-0'],
+    ]);
+    // Every row links to a card that exists.
+    for (const r of rows) expect(html).toContain(`id="${r[3]}" tabindex="-1"`);
+    // The controls are hidden until the script shows them; every column can be sorted.
+    expect(table).toContain('<div class="controls" id="neuron-controls" hidden>');
+    expect(table.match(/<th [^>]*><button type="button">/g)).toHaveLength(10);
+  });
+
+  it('renders the charts as inline SVG with hover titles: the comparison open, the others folded', () => {
+    const comparison = section(html, 'comparison');
+    for (const name of ['overlap', 'scatter']) {
+      expect(comparison).toMatch(
+        new RegExp(`<figure class="chartfig" id="chart-${name}"><svg [^>]*class="chart" role="img"`),
+      );
+    }
     const charts = section(html, 'charts');
-    for (const name of ['scatter', 'overlap', 'counts', 'output', 'stability']) {
+    for (const name of ['counts', 'output', 'stability']) {
       expect(charts).toMatch(
         new RegExp(`<figure class="chartfig" id="chart-${name}"><svg [^>]*class="chart" role="img"`),
       );
     }
     // 24 channels; in each layer one without correlation and one with infinite precision are left out.
-    const scatter = charts.slice(charts.indexOf('chart-scatter'), charts.indexOf('chart-overlap'));
+    const scatter = comparison.slice(comparison.indexOf('chart-scatter'));
     expect(scatter.match(/<title>layer \d, channel \d+:/g)).toHaveLength(20);
     expect(scatter).toContain('4 channels without a defined correlation or a finite precision are left out');
     expect(scatter).toContain(
       '<title>layer 0, channel 4: correlation 0.250, precision 5; by both (conv0/Relu)</title>',
     );
-    expect(charts).toContain('<title>layer 1 conv1/Relu: 2 precision only; Jaccard 0.000</title>');
-    expect(html).not.toMatch(/<script|https?:\/\/|url\(/i);
+    expect(comparison).toContain('<title>layer 1 conv1/Relu: 2 precision only; Jaccard 0.000</title>');
+    expect(html).not.toMatch(/https?:\/\/|url\(/i);
   });
 
   it('states findings drawn from boxes, maps and stability', () => {
@@ -361,7 +429,7 @@ describe('the visual report', () => {
     const out = renderHtml(
       await reportContext({ summary: evil, imagePath: path, neurons: neuronsTable(evil), visual }),
     );
-    expect(out).not.toContain('<script');
+    expect(out.match(/<script/g)).toHaveLength(1); // the page's own
     expect(out).not.toContain(EVIL);
     expect(out).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
   });
@@ -383,6 +451,8 @@ describe('the visual report', () => {
       'stability',
       'boxes-correlation',
       'boxes-precision',
+      'depth-correlation',
+      'depth-precision',
       'rise',
       'output-map',
       'layer-00-boxes',
@@ -396,7 +466,9 @@ describe('the visual report', () => {
       expect(f.svg.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg"')).toBe(
         true,
       );
-      expect(f.svg).not.toContain('href="#'); // stand-alone: the photo inline
+      // Stand-alone: the photo inline, or once in the file's own defs for every tile to refer to.
+      const ids = new Set([...f.svg.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]));
+      for (const [, id] of f.svg.matchAll(/href="#([^"]+)"/g)) expect(ids.has(id), `${f.name} #${id}`).toBe(true);
       const meta = await sharp(f.png).metadata();
       expect(meta.format, f.name).toBe('png');
       expect(meta.width, f.name).toBeGreaterThan(200);
@@ -412,6 +484,181 @@ describe('the visual report', () => {
       await reportContext({ summary, imagePath, neurons: neuronsTable(summary), visual: makeVisual(summary) }),
     );
     expect(again).toBe(html);
+  });
+});
+
+describe('what the report says about neurons and maps', () => {
+  let imagePath: string;
+  let summary: Summary;
+
+  /** Deletion and insertion curves on 4 steps: the RISE map's, and two random maps'. */
+  function curves(): NonNullable<VisualInput['faithfulness']> {
+    const fractions = [0, 0.25, 0.5, 0.75, 1];
+    const curve = (map: 'rise' | 'random', draw: number, kind: 'deletion' | 'insertion', ps: number[]) =>
+      ps.map((probability, step) => ({
+        map,
+        draw,
+        curve: kind,
+        step,
+        fraction: fractions[step]!,
+        probability,
+        top1: 3,
+      }));
+    const points = [
+      ...curve('rise', -1, 'deletion', [0.8, 0.2, 0.1, 0.05, 0.05]),
+      ...curve('rise', -1, 'insertion', [0.05, 0.6, 0.75, 0.8, 0.8]),
+      ...curve('random', 0, 'deletion', [0.8, 0.7, 0.5, 0.2, 0.05]),
+      ...curve('random', 0, 'insertion', [0.05, 0.1, 0.3, 0.6, 0.8]),
+      ...curve('random', 1, 'deletion', [0.8, 0.6, 0.4, 0.1, 0.05]),
+      ...curve('random', 1, 'insertion', [0.05, 0.2, 0.4, 0.7, 0.8]),
+    ];
+    // The areas the engine stores, by trapezoids (recomputed in the test below from the points).
+    const area = (ps: number[]) => ps.slice(1).reduce((a, p, i) => a + (0.25 * (p + ps[i]!)) / 2, 0);
+    const areas = [
+      { map: 'rise', draw: -1, curve: 'deletion', auc: area([0.8, 0.2, 0.1, 0.05, 0.05]) },
+      { map: 'rise', draw: -1, curve: 'insertion', auc: area([0.05, 0.6, 0.75, 0.8, 0.8]) },
+      { map: 'random', draw: 0, curve: 'deletion', auc: area([0.8, 0.7, 0.5, 0.2, 0.05]) },
+      { map: 'random', draw: 0, curve: 'insertion', auc: area([0.05, 0.1, 0.3, 0.6, 0.8]) },
+      { map: 'random', draw: 1, curve: 'deletion', auc: area([0.8, 0.6, 0.4, 0.1, 0.05]) },
+      { map: 'random', draw: 1, curve: 'insertion', auc: area([0.05, 0.2, 0.4, 0.7, 0.8]) },
+    ] as const;
+    const meta = {
+      steps: 4,
+      randomMaps: 2,
+      seed: 1,
+      target: 3,
+      deletionBaseline: 'zero in model-input space',
+      insertionBaseline: 'a Gaussian blur of the image',
+      cells: 192,
+      areas: [...areas],
+    };
+    return { meta, points };
+  }
+
+  async function render(extra: Partial<VisualInput>, s = summary): Promise<string> {
+    const visual = { ...makeVisual(s), ...extra };
+    return renderHtml(await reportContext({ summary: s, imagePath, neurons: neuronsTable(s), visual }));
+  }
+
+  beforeAll(async () => {
+    const png = await sharp({ create: { width: 160, height: 120, channels: 3, background: '#6a8' } })
+      .png()
+      .toBuffer();
+    imagePath = join(await mkdtemp(join(tmpdir(), 'ns-words-')), 'green.png');
+    await writeFile(imagePath, png);
+    summary = makeSummary(sha256(png));
+  });
+
+  it('measures the heat map against random maps: areas under the curves and a verdict', async () => {
+    const html = await render({ faithfulness: curves() });
+    const f = section(html, 'faithfulness');
+    // Deletion: 0.25 * (0.5 + 0.15 + 0.075 + 0.05) = 0.19375 (RISE) against 0.45625 and 0.38125.
+    // Insertion: 0.25 * (0.325 + 0.675 + 0.775 + 0.8) = 0.64375 against 0.35625 and 0.43125.
+    expect(f).toContain(
+      '<dt>Deletion area</dt><dd><strong>0.194</strong> <span class="muted">(2 random maps: 0.381–0.456, mean 0.419)',
+    );
+    expect(f).toContain(
+      '<dt>Insertion area</dt><dd><strong>0.644</strong> <span class="muted">(2 random maps: 0.356–0.431, mean 0.394)',
+    );
+    expect(f).toContain('better than every random map on both curves');
+    expect(f).toMatch(/<figure class="chartfig" id="chart-faithfulness"><svg [^>]*class="chart"/);
+    // A hover title on each of the RISE map's 10 points (e.g. deletion at 25%: p = 0.200), and on each line.
+    expect(f.match(/<title>RISE map, (deletion|insertion):/g)).toHaveLength(10 + 2);
+    expect(f).toContain('<title>RISE map, deletion: 25% of the cells deleted, p = 0.200</title>');
+    expect(f.match(/<title>random map \d, (deletion|insertion):/g)).toHaveLength(4);
+    expect(section(html, 'findings')).toContain(
+      'The heat map of the output is better than every random map on both curves',
+    );
+    // A map that loses to a random one on deletion is only half good; with no curves the section says how to get them.
+    const worse = curves();
+    worse.meta.areas[0] = { ...worse.meta.areas[0]!, auc: 0.4 };
+    expect(section(await render({ faithfulness: worse }), 'faithfulness')).toContain(
+      'better than every random map on the insertion curve only',
+    );
+    expect(section(await render({}), 'faithfulness')).toContain(
+      'No deletion and insertion curves: run &#39;neuronscope maps --out &lt;run&gt;&#39;',
+    );
+  });
+
+  it('names the channels of a layer whose channels are the classes, everywhere a neuron is named', async () => {
+    const names = Array.from({ length: 16 }, (_, c) => `class <${c}>`);
+    const html = await render({ channelNames: new Map([[1, names]]) });
+    const layer1 = html.slice(html.indexOf('<details class="layer" id="layer-1">'));
+    expect(layer1).toContain('<h4>channel 3 <q>class &lt;3&gt;</q>');
+    expect(layer1).toContain(
+      '<span class="key corr"></span>class &lt;3&gt;, class &lt;9&gt; <span class="key prec"></span>class &lt;12&gt;, class &lt;0&gt;',
+    );
+    expect(layer1).toContain('<dt>Channels</dt><dd>the classes');
+    expect(section(html, 'neurons')).toContain('<a href="#n-1-12">channel 12 <q>class &lt;12&gt;</q></a>');
+    expect(section(html, 'findings')).toContain(
+      'correlation picks <q>class &lt;3&gt;</q>, <q>class &lt;9&gt;</q> and precision',
+    );
+    // Layer 0 is not a class layer: plain channel numbers.
+    expect(html).toContain('<h4>channel 1 <span class="tag corr">');
+  });
+
+  it('says whether switching a neuron off alone moves the output, from the ablation test', async () => {
+    const withAblation = SummarySchema.parse({
+      ...summary,
+      ablation: {
+        version: 1,
+        mode: 'zero',
+        randomSets: 10,
+        seed: 0,
+        pool: 'eligible',
+        k: 2,
+        target: 3,
+        cleanProbability: 0.8,
+        cleanTop1: 3,
+        baselineMaxAbsLogitDiff: 0,
+        variants: 1,
+        layers: [
+          {
+            layer: 'conv1/Relu',
+            layerIndex: 1,
+            channels: 16,
+            k: 2,
+            pool: 'eligible',
+            poolSize: 15,
+            correlation: null,
+            precision: null,
+            random: { count: 10, mean: 0, std: 0, p5: 0, p50: 0, p95: 0, top1Changed: 0 },
+            neurons: [
+              { channel: 3, probability: 0.5, drop: 0.3, top1Changed: true },
+              { channel: 9, probability: 0.78, drop: 0.02, top1Changed: false },
+              { channel: 12, probability: 0.7995, drop: 0.0005, top1Changed: false },
+            ],
+          },
+        ],
+        totals: {
+          layers: 1,
+          correlationAboveP95: 0,
+          precisionAboveP95: 0,
+          meanPercentileCorrelation: null,
+          meanPercentilePrecision: null,
+        },
+      },
+    });
+    const html = await render({}, withAblation);
+    const card = (id: string) =>
+      /<article[^>]*id="(?:[^"]*)"[^>]*>[\s\S]*?<\/article>/g.exec(html.slice(html.indexOf(`id="${id}"`) - 40))![0];
+    expect(card('n-1-3')).toContain(
+      'p(class 3) 80.0% → 50.0% (−30.0&nbsp;pp): it <strong>changes the top-1 class</strong>',
+    );
+    expect(card('n-1-9')).toContain('p(class 3) 80.0% → 78.0% (−2.0&nbsp;pp): it <strong>moves the output</strong>');
+    expect(card('n-1-12')).toContain('80.0% → 80.0% (−0.05&nbsp;pp): it does not move the output');
+    expect(card('n-0-1')).toContain('Not switched off alone in the ablation test (its layer was not tested)');
+    // The table has the drop in percentage points, sortable.
+    expect(section(html, 'neurons')).toContain('<td class="num" data-v="30">30.0</td>');
+  });
+
+  it("links a neuron's card to its dataset examples when an atlas has them", async () => {
+    const atlas = { href: '../sweep/atlas.html', neurons: new Set(['1:3', '0:4']), images: 12 };
+    const html = await render({ atlas });
+    expect(html).toContain('<a href="../sweep/atlas.html#n-1-3">Dataset examples →</a>');
+    expect(html).toContain('<a href="../sweep/atlas.html#n-0-4">Dataset examples →</a>');
+    expect(html.match(/Dataset examples →/g)).toHaveLength(2);
+    expect(html).toContain('(its top images among 12)');
   });
 });
 

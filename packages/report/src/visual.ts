@@ -3,7 +3,7 @@
  * its resampling heat map, the output over the copies and the stability of the selections. The CLI gathers it
  * from the run's tables and the model graph; every part is optional and the report says what is missing.
  */
-import type { MapRow, MapsMetadata } from '@neuronscope/core';
+import type { CurvePoint, FaithfulnessMetadata, MapRow, MapsMetadata } from '@neuronscope/core';
 
 /** Which selection a neuron belongs to. */
 export type NeuronSet = 'correlation' | 'precision' | 'both';
@@ -61,6 +61,32 @@ export interface VisualInput {
   readonly outputs?: { readonly y: Float64Array; readonly top1: Int32Array };
   /** Stability of the top-k selections as N grows (channel-level proxies; see the chart caption). */
   readonly stability?: readonly StabilityPoint[];
+  /** Deletion and insertion curves of the output's RISE map and of random maps (`faithfulness.parquet`). */
+  readonly faithfulness?: { readonly meta: FaithfulnessMetadata; readonly points: readonly CurvePoint[] };
+  /**
+   * Names of the channels of layers whose channels are the classes (by layer index): the class labels, so a card
+   * says “burrito” rather than channel 965.
+   */
+  readonly channelNames?: ReadonlyMap<number, readonly string[]>;
+  /** A dataset atlas of this model: where it is (relative to the report) and which neurons it has entries for. */
+  readonly atlas?: AtlasLink;
   /** Why a part is missing, shown where it would be (e.g. "run neuronscope maps"). */
-  readonly notes?: Readonly<Partial<Record<'boxes' | 'maps' | 'outputs' | 'stability', string>>>;
+  readonly notes?: Readonly<
+    Partial<Record<'boxes' | 'maps' | 'outputs' | 'stability' | 'faithfulness' | 'atlas', string>>
+  >;
+}
+
+/** Where a neuron's dataset examples are: `${href}#${atlasAnchor(layerIndex, channel)}` for the neurons listed. */
+export interface AtlasLink {
+  /** URL of `atlas.html`, relative to the report. */
+  readonly href: string;
+  /** `layerIndex:channel` of every neuron with an entry. */
+  readonly neurons: ReadonlySet<string>;
+  /** Images the atlas was computed from. */
+  readonly images: number;
+}
+
+/** The id of a neuron's entry in an atlas (and of its card in a report): `n-<layer index>-<channel>`. */
+export function neuronAnchor(layerIndex: number, channel: number): string {
+  return `n-${layerIndex}-${channel}`;
 }

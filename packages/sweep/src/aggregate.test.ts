@@ -19,8 +19,8 @@ import { describe, expect, it } from 'vitest';
 import { neurons, row } from '../test/aggregate.js';
 import { Aggregator, type ComparisonRow } from './index.js';
 
-function example(resamples = 200) {
-  const aggregator = new Aggregator(['cat', 'dog'], resamples);
+function example(resamples = 200, minSupport = 2) {
+  const aggregator = new Aggregator(['cat', 'dog'], resamples, minSupport);
   aggregator.add(row('a', 0, 0), neurons('a', [0.9, 0.1, 0.5], [0], [1, 2]));
   aggregator.add(row('b', 0, 0), neurons('b', [0.8, 0.3, 0.5], [0, 2], [1]));
   aggregator.add(row('c', 1, 1), neurons('c', [0.2, 0.4, 0.5], [1], [0]));
@@ -50,8 +50,21 @@ describe('Aggregator on a hand-computed example', () => {
     expect(column(t, 'positives')).toEqual([2, 2, 2, 2, 2, 2]);
     expect(column(t, 'negatives')).toEqual([2, 2, 2, 2, 2, 2]);
     expect(column(t, 'auroc')).toEqual([1, 0, 0.25, 0.75, 0.5, 0.5]);
-    expect(result.topSelective[0]).toEqual({ layer: 'A', channel: 0, class: 0, name: 'cat', auroc: 1 });
-    expect(result.topSelective[1]).toEqual({ layer: 'A', channel: 1, class: 1, name: 'dog', auroc: 0.75 });
+    // Each neuron once, for its best class: r0 for cat (1), r1 for dog (0.75), r2 (0.5, either class: the first).
+    expect(result.topSelective).toEqual([
+      { layer: 'A', layerIndex: 0, channel: 0, class: 0, name: 'cat', auroc: 1, positives: 2 },
+      { layer: 'A', layerIndex: 0, channel: 1, class: 1, name: 'dog', auroc: 0.75, positives: 2 },
+      { layer: 'B', layerIndex: 3, channel: 0, class: 0, name: 'cat', auroc: 0.5, positives: 2 },
+    ]);
+  });
+
+  it('leaves classes below the minimum support out of the most selective neurons, and marks them', () => {
+    // With a support of 3 images, neither class (2 images each) qualifies.
+    const strict = example(200, 3);
+    expect(strict.topSelective).toEqual([]);
+    expect(strict.classes.map((c) => c.supported)).toEqual([false, false]);
+    expect(strict.minSupport).toBe(3);
+    expect(result.classes.map((c) => c.supported)).toEqual([true, true]);
   });
 
   it('counts how often each metric selects each neuron, per target class', () => {
@@ -63,29 +76,31 @@ describe('Aggregator on a hand-computed example', () => {
     expect(column(t, 'selected_precision')).toEqual([0, 2, 1, 1, 0, 0]);
     expect(column(t, 'rate_correlation')).toEqual([1, 0, 0.5, 0.5, 0.5, 0]);
     expect(column(t, 'rate_precision')).toEqual([0, 1, 0.5, 0.5, 0, 0]);
+    // Ranked by the rate among the class's images minus the rate among the others': correlation selects r0 in both
+    // of cat's images and in one of dog's (1 - 0.5), r2 in one of cat's and none of dog's (0.5 - 0): a tie, the
+    // higher rate first. For dog, r0 (0.5 against cat's 1) is not specific to it and is left out.
     expect(result.classes).toEqual([
       {
         class: 0,
         name: 'cat',
         images: 2,
+        supported: true,
         topCorrelation: [
-          { layer: 'A', channel: 0, rate: 1 },
-          { layer: 'B', channel: 0, rate: 0.5 },
+          { layer: 'A', layerIndex: 0, channel: 0, rate: 1, others: 0.5 },
+          { layer: 'B', layerIndex: 3, channel: 0, rate: 0.5, others: 0 },
         ],
         topPrecision: [
-          { layer: 'A', channel: 1, rate: 1 },
-          { layer: 'B', channel: 0, rate: 0.5 },
+          { layer: 'A', layerIndex: 0, channel: 1, rate: 1, others: 0 },
+          { layer: 'B', layerIndex: 3, channel: 0, rate: 0.5, others: 0 },
         ],
       },
       {
         class: 1,
         name: 'dog',
         images: 2,
-        topCorrelation: [
-          { layer: 'A', channel: 0, rate: 0.5 },
-          { layer: 'A', channel: 1, rate: 0.5 },
-        ],
-        topPrecision: [{ layer: 'A', channel: 0, rate: 0.5 }],
+        supported: true,
+        topCorrelation: [{ layer: 'A', layerIndex: 0, channel: 1, rate: 0.5, others: 0 }],
+        topPrecision: [{ layer: 'A', layerIndex: 0, channel: 0, rate: 0.5, others: 0 }],
       },
     ]);
   });

@@ -35,17 +35,52 @@ export interface AggregateResult {
   comparison: Table;
   rows: ComparisonRow[];
   counts: { images: number; ok: number; error: number; failed: number; labelled: number; correct: number };
-  /** Per class: images analysed with it as target, and the neurons most often selected by each metric. */
+  /**
+   * Per class: images analysed with it as target, and the neurons each metric selects for this class more than for
+   * the others: ranked by the selection rate among the class's images minus the rate among the other images, so
+   * that a neuron every image selects (a first-layer channel, say) does not fill the list.
+   */
   classes: {
     class: number;
     name: string | null;
     images: number;
-    topCorrelation: { layer: string; channel: number; rate: number }[];
-    topPrecision: { layer: string; channel: number; rate: number }[];
+    /** Whether the class has at least the minimum support of images (its rates mean something). */
+    supported: boolean;
+    topCorrelation: ClassNeuron[];
+    topPrecision: ClassNeuron[];
   }[];
-  /** The most class-selective neurons (highest AUROC for some class). */
-  topSelective: { layer: string; channel: number; class: number; name: string | null; auroc: number }[];
+  /**
+   * The most class-selective neurons (highest AUROC for some class), among classes with at least the minimum
+   * support of positive and negative images, at most {@link MAX_PER_LAYER} per layer.
+   */
+  topSelective: {
+    layer: string;
+    layerIndex: number;
+    channel: number;
+    class: number;
+    name: string | null;
+    auroc: number;
+    positives: number;
+  }[];
+  /** The minimum support used for the lists. */
+  minSupport: number;
 }
+
+/** A neuron in a class's list: how often it is selected for the class's images and for the others'. */
+export interface ClassNeuron {
+  layer: string;
+  layerIndex: number;
+  channel: number;
+  /** Selection rate among the images of the class. */
+  rate: number;
+  /** Selection rate among the other analysed images (0 when there are none). */
+  others: number;
+}
+
+/** Images a class needs (as positives, and negatives) before its rates and AUROCs enter the top lists. */
+export const MIN_SUPPORT = 5;
+/** Neurons of one layer at most in the list of the most class-selective ones. */
+export const MAX_PER_LAYER = 3;
 
 interface ImageData {
   target: number;
@@ -68,6 +103,7 @@ export class Aggregator {
   constructor(
     private readonly labels: readonly string[] | null,
     private readonly resamples = 2000,
+    private readonly minSupport = MIN_SUPPORT,
   ) {}
 
   add(row: ImageRow, neurons: Table | null): void {
@@ -109,8 +145,8 @@ export class Aggregator {
 
   result(): AggregateResult {
     const ctx = this.context();
-    const frequency = selectionFrequency(ctx);
-    const selectivity = classSelectivity(ctx);
+    const frequency = selectionFrequency(ctx, this.minSupport);
+    const selectivity = classSelectivity(ctx, this.minSupport);
     const rows = [
       ...ctx.layout.map((l) => comparisonRow(ctx, selectivity, l.layer, l.layerIndex, [l], this.resamples)),
       comparisonRow(ctx, selectivity, '(all)', -1, ctx.layout, this.resamples),
@@ -123,6 +159,7 @@ export class Aggregator {
       counts: { ...this.counts },
       classes: frequency.classes,
       topSelective: selectivity.top,
+      minSupport: this.minSupport,
     };
   }
 
@@ -167,7 +204,10 @@ interface AggregationContext {
 }
 
 /** How often each metric selects each neuron, per target class: `selection.parquet` and the per-class top lists. */
-function selectionFrequency(ctx: AggregationContext): { table: Table; classes: AggregateResult['classes'] } {
+function selectionFrequency(
+  ctx: AggregationContext,
+  minSupport: number,
+): { table: Table; classes: AggregateResult['classes'] } {
   const { layout, rows: R, images, layerOfRow, channelOfRow, name } = ctx;
   const targets = [...new Set(images.map((i) => i.target))].sort((a, b) => a - b);
   const selRows = targets.length * R;
@@ -183,6 +223,13 @@ function selectionFrequency(ctx: AggregationContext): { table: Table; classes: A
     ratePrec: new Float64Array(selRows),
   };
   const classes: AggregateResult['classes'] = [];
+  // Selections over all images, to rate each class's against the others'.
+  const allCorr = new Int32Array(R);
+  const allPrec = new Int32Array(R);
+  for (const i of images) {
+    for (const r of i.correlation) allCorr[r]!++;
+    for (const r of i.precision) allPrec[r]!++;
+  }
   targets.forEach((t, k) => {
     const base = k * R;
     const of = images.filter((i) => i.target === t);
@@ -199,22 +246,30 @@ function selectionFrequency(ctx: AggregationContext): { table: Table; classes: A
       sel.rateCorr[base + r] = sel.corr[base + r]! / of.length;
       sel.ratePrec[base + r] = sel.prec[base + r]! / of.length;
     }
-    const top = (counts: Int32Array) =>
-      Array.from({ length: R }, (_, r) => r)
-        .filter((r) => counts[base + r]! > 0)
-        .sort((a, b) => counts[base + b]! - counts[base + a]! || a - b)
+    const rest = images.length - of.length;
+    const top = (counts: Int32Array, all: Int32Array): ClassNeuron[] =>
+      Array.from({ length: R }, (_, r) => ({
+        r,
+        rate: counts[base + r]! / of.length,
+        others: rest ? (all[r]! - counts[base + r]!) / rest : 0,
+      }))
+        .filter((x) => x.rate > 0 && x.rate > x.others)
+        .sort((a, b) => b.rate - b.others - (a.rate - a.others) || b.rate - a.rate || a.r - b.r)
         .slice(0, 5)
-        .map((r) => ({
+        .map(({ r, rate, others }) => ({
           layer: layout[layerOfRow[r]!]!.layer,
+          layerIndex: layout[layerOfRow[r]!]!.layerIndex,
           channel: channelOfRow[r]!,
-          rate: counts[base + r]! / of.length,
+          rate,
+          others,
         }));
     classes.push({
       class: t,
       name: name(t),
       images: of.length,
-      topCorrelation: top(sel.corr),
-      topPrecision: top(sel.prec),
+      supported: of.length >= minSupport,
+      topCorrelation: top(sel.corr, allCorr),
+      topPrecision: top(sel.prec, allPrec),
     });
   });
   const table = makeTable(
@@ -247,7 +302,7 @@ interface Selectivity {
 }
 
 /** Class selectivity of every neuron: `selectivity.parquet` and the most selective neurons. */
-function classSelectivity(ctx: AggregationContext): Selectivity {
+function classSelectivity(ctx: AggregationContext, minSupport: number): Selectivity {
   const { images, numClasses, rows: R, layout, layerOfRow, channelOfRow, name } = ctx;
   const kinds = Int32Array.from(images, (i) => i.kind);
   const positives = new Int32Array(numClasses);
@@ -282,13 +337,17 @@ function classSelectivity(ctx: AggregationContext): Selectivity {
       s.positives[row] = positives[c]!;
       s.negatives[row] = images.length - positives[c]!;
       s.auroc[row] = auroc[r * numClasses + c]!;
-      best.push({
-        layer: layout[layerOfRow[r]!]!.layer,
-        channel: channelOfRow[r]!,
-        class: c,
-        name: name(c),
-        auroc: s.auroc[row]!,
-      });
+      if (positives[c]! >= minSupport && images.length - positives[c]! >= minSupport) {
+        best.push({
+          layer: layout[layerOfRow[r]!]!.layer,
+          layerIndex: layout[layerOfRow[r]!]!.layerIndex,
+          channel: channelOfRow[r]!,
+          class: c,
+          name: name(c),
+          auroc: s.auroc[row]!,
+          positives: positives[c]!,
+        });
+      }
       row++;
     }
   }
@@ -306,7 +365,27 @@ function classSelectivity(ctx: AggregationContext): Selectivity {
     },
     n,
   );
-  return { auroc, present, table, top: best.sort((a, b) => b.auroc - a.auroc).slice(0, 20) };
+  return { auroc, present, table, top: mostSelective(best) };
+}
+
+/** The 20 highest AUROCs, at most {@link MAX_PER_LAYER} per layer (each neuron once, for its best class). */
+function mostSelective(candidates: AggregateResult['topSelective']): AggregateResult['topSelective'] {
+  const sorted = candidates
+    .filter((c) => Number.isFinite(c.auroc))
+    .sort((a, b) => b.auroc - a.auroc || a.layerIndex - b.layerIndex || a.channel - b.channel);
+  const perLayer = new Map<number, number>();
+  const seen = new Set<string>();
+  const out: AggregateResult['topSelective'] = [];
+  for (const c of sorted) {
+    const key = `${c.layerIndex}:${c.channel}`;
+    const used = perLayer.get(c.layerIndex) ?? 0;
+    if (seen.has(key) || used >= MAX_PER_LAYER) continue;
+    seen.add(key);
+    perLayer.set(c.layerIndex, used + 1);
+    out.push(c);
+    if (out.length === 20) break;
+  }
+  return out;
 }
 
 /**

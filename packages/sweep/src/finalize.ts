@@ -6,7 +6,6 @@ import {
   sweepImagesSchema,
   sweepNeuronsSchema,
   UserError,
-  writeFileAtomic,
   writeJsonAtomic,
   writeParquetFile,
 } from '@neuronscope/core';
@@ -15,7 +14,7 @@ import { isDone } from './local.js';
 import type { ImageRow } from './parts.js';
 import { readPart, withoutMetadata } from './parts.js';
 import { type Plan, readManifest, readPlan, type SweepManifest, type SweepPaths } from './plan.js';
-import { renderSweepReport } from './report.js';
+import { writeSweepReport } from './report.js';
 
 /** What `finalize` wrote and found. */
 export interface FinalizeResult {
@@ -114,12 +113,13 @@ export async function finalizeSweep(paths: SweepPaths, opts: FinalizeOptions = {
     comparison: aggregate.rows,
     classes: aggregate.classes,
     topSelective: aggregate.topSelective,
+    minSupport: aggregate.minSupport,
   };
   await writeJsonAtomic(
     paths.aggregateJson,
     JSON.parse(JSON.stringify(json, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))),
   );
-  await writeFileAtomic(paths.report, renderSweepReport(manifest, aggregate, rows));
+  await writeSweepReport(paths);
   await removeStaleTemporaries(paths);
   return {
     rows,

@@ -3,7 +3,14 @@
  * each with the engine's warm explainer (the pipeline of `explain`) into one part file per image, resumably, locally
  * or through BullMQ workers, then compacts the parts into dataset tables and answers dataset-level questions.
  */
-export { type AggregateResult, Aggregator, type ComparisonRow } from './aggregate.js';
+export {
+  type AggregateResult,
+  Aggregator,
+  type ClassNeuron,
+  type ComparisonRow,
+  MAX_PER_LAYER,
+  MIN_SUPPORT,
+} from './aggregate.js';
 export {
   type Analyser,
   type AnalysisOptions,
@@ -13,6 +20,7 @@ export {
   type ModelSpec,
   SWEEP_FORMAT,
 } from './analyse.js';
+export { ATLAS_TOP, type AtlasOptions, computeAtlas, writeAtlas } from './atlas.js';
 export {
   loadSweepConfig,
   rebasePaths,
@@ -50,6 +58,7 @@ export {
   sweepProgress,
   waitForJob,
 } from './queue.js';
+export { MAX_THUMBNAILS, writeSweepReport } from './report.js';
 export { globToRegExp, listItems, type ResolvedSource, resolveSource, type SweepItem } from './source.js';
 export { planSweep, type ResolvedSweep, resolveSweep, SWEEP_DEFAULTS } from './sweep.js';
 export { startWorker, type WorkerOptions } from './worker.js';

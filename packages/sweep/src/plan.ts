@@ -60,6 +60,8 @@ export function sweepPaths(out: string) {
     selectivity: join(dir, 'selectivity.parquet'),
     aggregateJson: join(dir, 'aggregate.json'),
     report: join(dir, 'report.html'),
+    atlas: join(dir, 'atlas.html'),
+    atlasIndex: join(dir, 'atlas.json'),
     part: (key: string) => join(dir, 'parts', `${key}.parquet`),
   };
 }

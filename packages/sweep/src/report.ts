@@ -1,99 +1,152 @@
-import type { AggregateResult, ComparisonRow } from './aggregate.js';
-import type { ImageRow } from './parts.js';
-import type { SweepManifest } from './plan.js';
-
-const esc = (s: unknown) =>
-  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-const num = (x: number | null | undefined, digits = 3) =>
-  x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
 /**
- * The metrics' colours: the per-image report's Okabe-Ito pair (packages/report/src/charts.ts), so that blue means
- * correlation and orange precision in both reports.
+ * `sweep/report.html`: the dataset-level answers in the per-image report's style (rendered by
+ * `@neuronscope/report`'s `renderSweepPage`), from the sweep's files: `aggregate.json`, the images' parts, the plan
+ * (for the image files, as thumbnails), and `atlas.json` when an atlas was made (neurons then link to it). Written
+ * at the end of every aggregation, and again by `neuronscope atlas`.
  */
-const COLOURS = { correlation: '#0072B2', precision: '#E69F00' } as const;
-const ci = (v: { mean: number; low: number; high: number }) =>
-  `${num(v.mean)} <span class="ci">[${num(v.low)}, ${num(v.high)}]</span>`;
+import { readFile } from 'node:fs/promises';
+import { AtlasIndexSchema, readParquetFile, type Table, writeFileAtomic } from '@neuronscope/core';
+import { classChannelNames } from '@neuronscope/engine';
+import { loadModel } from '@neuronscope/model';
+import { renderSweepPage, type SweepImage, type SweepPageInput } from '@neuronscope/report';
+import type { AggregateResult } from './aggregate.js';
+import { datasetImages, imageFacts } from './atlas.js';
+import { type ImageRow, readPart } from './parts.js';
+import { readManifest, readPlan, type SweepManifest, type SweepPaths } from './plan.js';
 
-/** A forest plot of one layer: the two means with their intervals on an AUROC axis from 0.3 to 1. */
-function forest(r: ComparisonRow): string {
-  const w = 220;
-  const x = (v: number) => Math.max(0, Math.min(w, ((v - 0.3) / 0.7) * w));
-  const bar = (v: { mean: number; low: number; high: number }, y: number, colour: string) =>
-    Number.isFinite(v.mean)
-      ? `<line x1="${x(v.low)}" x2="${x(v.high)}" y1="${y}" y2="${y}" stroke="${colour}" stroke-width="2"/>` +
-        `<circle cx="${x(v.mean)}" cy="${y}" r="3.5" fill="${colour}"/>`
-      : '';
-  const base = Number.isFinite(r.baseline)
-    ? `<line x1="${x(r.baseline)}" x2="${x(r.baseline)}" y1="2" y2="22" stroke="#999" stroke-dasharray="2,2"/>`
-    : '';
-  return `<svg width="${w}" height="24" role="img" aria-label="intervals"><line x1="${x(0.5)}" x2="${x(0.5)}" y1="0" y2="24" stroke="#ddd"/>${base}${bar(r.correlation, 8, COLOURS.correlation)}${bar(r.precision, 16, COLOURS.precision)}</svg>`;
+/** Thumbnails in the report at most (the first images of the plan); the atlas shows any image a neuron needs. */
+export const MAX_THUMBNAILS = 240;
+/** Longest side of a thumbnail. */
+const THUMBNAIL_SIDE = 128;
+/** The deepest layers whose selections each image's entry lists. */
+const LISTED_LAYERS = 2;
+
+/** What `aggregate.json` holds (non-finite numbers are stored as null). */
+export type AggregateJson = Pick<AggregateResult, 'counts' | 'classes' | 'topSelective'> & {
+  comparison: AggregateResult['rows'];
+  minSupport?: number;
+};
+
+/** `null` back to NaN in an interval (JSON has no NaN). */
+const interval = (v: { mean: number | null; low: number | null; high: number | null }) => ({
+  mean: v.mean ?? Number.NaN,
+  low: v.low ?? Number.NaN,
+  high: v.high ?? Number.NaN,
+});
+
+/** The settings line of the report. */
+function settingsLine(m: SweepManifest): string {
+  const s = m.settings;
+  const target = s.target.mode === 'class' ? `class ${s.target.class}` : s.target.mode;
+  return (
+    `${s.perturbation.family} perturbation, N = ${s.perturbation.samples}, seed ${s.perturbation.seed}; ` +
+    `top-${s.stats.topK} per layer, eligibility ${s.stats.eligibility}; target: ${target}; ${s.layers.length} layers`
+  );
 }
 
-/** `sweep/report.html`: the dataset-level answers of a sweep, self-contained. */
-export function renderSweepReport(manifest: SweepManifest, a: AggregateResult, rows: ImageRow[]): string {
-  const s = manifest.settings;
-  const c = a.counts;
-  const failed = rows.filter((r) => r.status !== 'ok');
-  const all = a.rows.at(-1);
-  const verdict =
-    all && Number.isFinite(all.difference.mean)
-      ? all.difference.low > 0
-        ? 'precision-selected neurons are <b>more</b> class-selective than correlation-selected ones (the interval of the difference lies above 0)'
-        : all.difference.high < 0
-          ? 'precision-selected neurons are <b>less</b> class-selective than correlation-selected ones (the interval of the difference lies below 0)'
-          : 'the data do not tell the two apart (the interval of the difference contains 0)'
-      : 'not enough analysed images to answer';
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>neuronscope sweep</title>
-<style>
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
-th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}.ci{color:#777;font-size:12px}
-.key span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}code{background:#f3f3f3;padding:0 3px}
-</style></head><body>
-<h1>Sweep: ${c.images} images</h1>
-<p>Model <code>${esc(s.model.path)}</code> (sha256 ${esc(s.model.sha256.slice(0, 12))}); ${esc(s.perturbation.family)} perturbation,
-N = ${s.perturbation.samples}, seed ${s.perturbation.seed}; top-${s.stats.topK} per layer, eligibility ${s.stats.eligibility};
-target: ${esc(s.target.mode === 'class' ? `class ${s.target.class}` : s.target.mode)}; ${s.layers.length} layers.</p>
-<p>Analysed ${c.ok}, errors ${c.error}, failed ${c.failed}.${c.labelled ? ` Top-1 accuracy on the ${c.labelled} labelled images: ${num((100 * c.correct) / c.labelled, 1)}%.` : ''}</p>
-<h2>Are precision-selected neurons more class-selective than correlation-selected ones?</h2>
-<p>Over all layers, ${verdict}.</p>
-<p>Class selectivity of a neuron for a class: the AUROC of its mean activation on the clean image, images of the class
-(by label, else by prediction) against all others. For each image, the mean selectivity for its target class of the
-neurons selected by each metric; below, the mean over images with a 95% bootstrap interval, the paired difference
-(precision − correlation), and the mean over all of the layer's neurons (baseline).</p>
-<p class="key"><span style="background:${COLOURS.correlation}"></span>correlation<span style="background:${COLOURS.precision}"></span>precision<span style="border-left:1px dashed #999"></span>baseline (AUROC axis 0.3 – 1, grey line at 0.5)</p>
-<table><tr><th>layer</th><th>images</th><th>correlation</th><th>precision</th><th>difference</th><th>precision higher</th><th>baseline</th><th></th></tr>
-${a.rows
-  .map(
-    (r) =>
-      `<tr><td>${esc(r.layerIndex >= 0 ? `${r.layerIndex} ${r.layer}` : r.layer)}</td><td>${r.images}</td><td>${ci(r.correlation)}</td><td>${ci(r.precision)}</td><td>${ci(r.difference)}</td><td>${num(100 * r.precisionHigher, 0)}%</td><td>${num(r.baseline)}</td><td>${forest(r)}</td></tr>`,
-  )
-  .join('\n')}
-</table>
-<h2>Most frequently selected neurons per target class</h2>
-<table><tr><th>class</th><th>images</th><th>by correlation (layer:channel rate)</th><th>by precision</th></tr>
-${a.classes
-  .map(
-    (k) =>
-      `<tr><td>${esc(k.name ?? k.class)}</td><td>${k.images}</td><td>${k.topCorrelation.map((n) => `${esc(n.layer)}:${n.channel} ${num(n.rate, 2)}`).join(', ')}</td><td>${k.topPrecision.map((n) => `${esc(n.layer)}:${n.channel} ${num(n.rate, 2)}`).join(', ')}</td></tr>`,
-  )
-  .join('\n')}
-</table>
-<h2>Most class-selective neurons</h2>
-<table><tr><th>layer</th><th>channel</th><th>class</th><th>AUROC</th></tr>
-${a.topSelective.map((n) => `<tr><td>${esc(n.layer)}</td><td>${n.channel}</td><td>${esc(n.name ?? n.class)}</td><td>${num(n.auroc)}</td></tr>`).join('\n')}
-</table>
-${
-  failed.length
-    ? `<h2>Images not analysed (${failed.length})</h2><table><tr><th>image</th><th>status</th><th>error</th></tr>
-${failed
-  .slice(0, 200)
-  .map((r) => `<tr><td>${esc(r.image)}</td><td>${r.status}</td><td style="text-align:left">${esc(r.error)}</td></tr>`)
-  .join('\n')}</table>`
-    : ''
+/** The selected neurons of an image's deepest layers, from its part. */
+function selectedOf(neurons: Table, layers: SweepManifest['settings']['layers']): SweepImage['selected'] {
+  const deepest = [...layers].sort((a, b) => b.layerIndex - a.layerIndex).slice(0, LISTED_LAYERS);
+  const layerIndex = neurons.getChild('layer_index')!.toArray() as Int32Array;
+  const channel = neurons.getChild('channel')!.toArray() as Int32Array;
+  const selC = neurons.getChild('selected_correlation')!;
+  const selP = neurons.getChild('selected_precision')!;
+  return deepest.map((l) => {
+    const correlation: number[] = [];
+    const precision: number[] = [];
+    for (let i = 0; i < neurons.numRows; i++) {
+      if (layerIndex[i] !== l.layerIndex) continue;
+      if (selC.get(i)) correlation.push(channel[i]!);
+      if (selP.get(i)) precision.push(channel[i]!);
+    }
+    return { layer: l.layer, layerIndex: l.layerIndex, correlation, precision };
+  });
 }
-<p>Tables: <code>neurons.parquet</code>, <code>images.parquet</code>, <code>aggregate.parquet</code>, <code>selection.parquet</code>, <code>selectivity.parquet</code> beside this file.</p>
-</body></html>
-`;
+
+/** The atlas link of the sweep, when `atlas.json` is there and of this model. */
+async function atlasOf(paths: SweepPaths, manifest: SweepManifest): Promise<SweepPageInput['atlas']> {
+  const text = await readFile(paths.atlasIndex, 'utf8').catch(() => null);
+  if (text === null) return null;
+  const parsed = AtlasIndexSchema.safeParse(JSON.parse(text));
+  if (!parsed.success || parsed.data.model.sha256 !== manifest.settings.model.sha256) return null;
+  return { href: parsed.data.page, neurons: new Set(parsed.data.neurons.map(([l, c]) => `${l}:${c}`)) };
+}
+
+/** Class labels of the class layers, or none when the model cannot be read any more. */
+async function channelNamesOf(manifest: SweepManifest) {
+  const { model: m, layers, preprocessing, labels } = manifest.settings;
+  const model = await loadModel(m.path).catch(() => null);
+  if (!model || model.sha256 !== m.sha256) return new Map<number, readonly string[]>();
+  return classChannelNames(model, layers, preprocessing, labels);
+}
+
+/** The images of the report: thumbnails of the first analysed ones, their facts and selections. */
+async function reportImages(paths: SweepPaths, manifest: SweepManifest) {
+  const plan = await readPlan(paths);
+  const shown: { position: number; selected: SweepImage['selected']; row: ImageRow }[] = [];
+  for (const [position, item] of plan.items.entries()) {
+    if (shown.length >= MAX_THUMBNAILS) break;
+    const part = await readPart(paths, item.key);
+    if (part?.row.status === 'ok') {
+      shown.push({ position, row: part.row, selected: selectedOf(part.neurons, manifest.settings.layers) });
+    }
+  }
+  const facts = new Map(shown.map((s) => [s.position, imageFacts(s.row)]));
+  const pictures = await datasetImages(
+    paths,
+    plan.items,
+    shown.map((s) => s.position),
+    facts,
+    THUMBNAIL_SIDE,
+  );
+  const images: SweepImage[] = pictures.map((im, i) => {
+    const { row, selected } = shown[i]!;
+    return {
+      ...im,
+      target: row.target_name ?? (row.target === null ? null : String(row.target)),
+      targetProbability: row.target_probability,
+      copiesKeepingTarget: row.copies_keeping_target,
+      selected,
+    };
+  });
+  return images;
+}
+
+/** The images that were not analysed, from `images.parquet` (which also holds those whose job failed without a part). */
+async function notAnalysed(paths: SweepPaths): Promise<SweepPageInput['failed']> {
+  const table = await readParquetFile(paths.imagesTable);
+  const values = (name: string) => [...(table.getChild(name) ?? [])] as (string | null)[];
+  const [image, status, error] = [values('image'), values('status'), values('error')];
+  return image.flatMap((name, i) =>
+    status[i] === 'ok' ? [] : [{ name: name ?? '', status: status[i] ?? '', error: error[i] ?? null }],
+  );
+}
+
+/** Writes `sweep/report.html` from the sweep's files; see the module comment. */
+export async function writeSweepReport(paths: SweepPaths): Promise<string> {
+  const manifest = await readManifest(paths);
+  const json = JSON.parse(await readFile(paths.aggregateJson, 'utf8')) as AggregateJson;
+  const images = await reportImages(paths, manifest);
+  const input: SweepPageInput = {
+    model: { name: manifest.settings.model.path.split(/[\\/]/).pop() ?? '', sha256: manifest.settings.model.sha256 },
+    settings: settingsLine(manifest),
+    counts: json.counts,
+    rows: json.comparison.map((r) => ({
+      ...r,
+      correlation: interval(r.correlation),
+      precision: interval(r.precision),
+      difference: interval(r.difference),
+      baseline: r.baseline ?? Number.NaN,
+      precisionHigher: r.precisionHigher ?? Number.NaN,
+    })),
+    classes: json.classes,
+    topSelective: json.topSelective.map((n) => ({ ...n, auroc: n.auroc ?? Number.NaN })),
+    minSupport: json.minSupport ?? 5,
+    images,
+    failed: await notAnalysed(paths),
+    atlas: await atlasOf(paths, manifest),
+    channelNames: await channelNamesOf(manifest),
+  };
+  await writeFileAtomic(paths.report, await renderSweepPage(input));
+  return paths.report;
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import * as ablate from './ablate.js';
 import * as aggregate from './aggregate.js';
+import * as atlas from './atlas.js';
 import * as cache from './cache.js';
 import * as doctor from './doctor.js';
 import * as explain from './explain.js';
@@ -32,6 +33,7 @@ const COMMANDS: readonly { register(program: Command): void }[] = [
   status,
   schedule,
   aggregate,
+  atlas,
   cache,
   doctor,
 ];

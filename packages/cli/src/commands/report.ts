@@ -10,13 +10,22 @@ export function register(program: Command): void {
     .description('stage 4: write report.html from summary.json, the tables, maps.parquet and the model graph')
     .addOption(outOption())
     .option('--figures <dir>', 'also write every figure (charts, boxes, heat maps) as SVG and PNG into <dir>')
+    .option(
+      '--atlas <path>',
+      "link each neuron's card to its dataset examples: a sweep folder with an atlas, or its atlas.html",
+    )
     .option('-q, --quiet', 'print nothing but errors')
     .action(
       guarded(async (o) => {
         const log = createLog(Boolean(o.quiet));
         const figures = absolute(o.figures);
-        const report = await writeReport(absolute(o.out)!, figures ? { figures } : {});
+        const atlas = absolute(o.atlas);
+        const report = await writeReport(absolute(o.out)!, {
+          ...(figures ? { figures } : {}),
+          ...(atlas ? { atlas } : {}),
+        });
         if (figures) log.info(`report: ${report.figures} figures (SVG and PNG) in ${figures}`);
+        if (report.notes.atlas) log.info(`report: ${report.notes.atlas}`);
         log.info(`report: ${report.path}`);
       }),
     );

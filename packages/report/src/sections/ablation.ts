@@ -34,6 +34,13 @@ function layerRow(l: AblationLayer): string {
 export const ablation: ReportSection = {
   id: 'ablation',
   title: 'Ablation test',
+  collapsed: true,
+  teaser: ({ summary }) => {
+    const a = summary.ablation;
+    if (!a) return 'not run (<code>neuronscope ablate</code>)';
+    const t = a.totals;
+    return `switching off the selected sets beats random sets in ${t.correlationAboveP95} of ${t.layers} layers (correlation), ${t.precisionAboveP95} (precision)`;
+  },
   render({ summary }) {
     const a = summary.ablation;
     if (!a) {

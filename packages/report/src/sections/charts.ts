@@ -8,38 +8,19 @@ function figure(chart: Chart | null, caption: string, missing: string): string {
   return `<figure class="chartfig" id="chart-${chart.name}">${chart.svg}<figcaption>${caption}</figcaption></figure>`;
 }
 
-/** The charts: every channel's two scores, the selections per layer, the output over the copies, stability. */
+/** The charts not in the overview: channels per layer, the output over the copies, the stability of the selections. */
 export const charts: ReportSection = {
   id: 'charts',
-  title: 'Charts',
+  title: 'More charts',
+  collapsed: true,
+  teaser: () => 'the output over the copies, the stability of the selections as N grows, channels per layer',
   render(ctx) {
     const { summary } = ctx;
     const v = ctx.visual;
     const k = summary.stats.topK;
     const n = summary.samplesUsed ?? summary.run.perturbation.samples;
-    const excluded =
-      v.scatterExcluded > 0
-        ? ` ${count(v.scatterExcluded)} channels without a defined correlation or a finite precision are left out.`
-        : '';
     const notes = v.input.notes ?? {};
     return `<div class="chart-grid">${[
-      figure(
-        v.charts.scatter,
-        `<strong>Every channel</strong>: correlation with the output against precision (log scale); the top-${k} of ` +
-          `each layer by correlation (blue circles), by precision (orange squares) and by both (green diamonds). ` +
-          'Precisions of different layers differ in scale, so layers form bands. ' +
-          (v.scatterDense
-            ? 'With this many channels the unselected ones are shown as a grey density (darker = more channels). '
-            : '') +
-          `Hover a point for its layer, channel and values.${excluded}`,
-        'No scatter: the report was rendered without neurons.parquet.',
-      ),
-      figure(
-        v.charts.overlap,
-        '<strong>Overlap per layer</strong>: the neurons selected in each layer, split into those chosen by ' +
-          'correlation only, by both, and by precision only; J is the Jaccard index of the two sets.',
-        '',
-      ),
       figure(
         v.charts.counts,
         '<strong>Channels per layer</strong>, and how many of them are active enough (mean activation ≥ ' +

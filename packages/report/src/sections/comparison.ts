@@ -1,6 +1,7 @@
 import type { LayerView, ReportSection } from '../context.js';
 import { count, fixed } from '../format.js';
 import { escapeHtml, keyValues, table } from '../html.js';
+import type { Chart } from '../visual-context.js';
 
 /** `0.123 (n = 40)`: a Spearman value with the number of channels behind it. */
 export function spearmanHtml(rho: number | null, n: number): string {
@@ -25,21 +26,55 @@ function layerRow(l: LayerView): string {
   );
 }
 
-/** The two selections compared over all layers, then layer by layer. */
+/** The chart of a comparison figure, or a note when it is missing. */
+function chartFigure(chart: Chart | null, caption: string, missing: string): string {
+  if (!chart) return `<figure class="chartfig missing"><p class="muted note">${escapeHtml(missing)}</p></figure>`;
+  return `<figure class="chartfig" id="chart-${chart.name}">${chart.svg}<figcaption>${caption}</figcaption></figure>`;
+}
+
+/** The two selections compared: totals, the overlap per layer and every channel's two scores; the numbers per layer folded. */
 export const comparison: ReportSection = {
   id: 'comparison',
   title: 'Correlation versus precision',
-  render({ summary, layers }) {
+  render(ctx) {
+    const { summary, layers } = ctx;
     const t = summary.total;
+    const v = ctx.visual;
     const shared = layers.reduce((n, l) => n + l.shared.size, 0);
     const totals = keyValues([
-      ['Selected by correlation', `<span class="key corr"></span>${t.selectedByCorrelation}`],
-      ['Selected by precision', `<span class="key prec"></span>${t.selectedByPrecision}`],
-      ['Selected by both', `<span class="key both"></span>${shared}`],
-      ['Overlap |A∩B| / (|A|+|B|)', `${fixed(t.overlap)} <span class="muted">(0.5 = same sets)</span>`],
-      ['Jaccard |A∩B| / |A∪B|', fixed(t.jaccard)],
-      ["Spearman's ρ, all layers", spearmanHtml(t.spearman, t.spearmanCount)],
+      [
+        'Selected',
+        `<span class="key corr"></span>${t.selectedByCorrelation} by correlation, <span class="key prec"></span>` +
+          `${t.selectedByPrecision} by precision, <span class="key both"></span>${shared} by both`,
+      ],
+      [
+        'Agreement',
+        `overlap |A∩B| / (|A|+|B|) ${fixed(t.overlap)} <span class="muted">(0.5 = same sets)</span>, Jaccard ` +
+          `${fixed(t.jaccard)}, Spearman's ρ ${spearmanHtml(t.spearman, t.spearmanCount)}`,
+      ],
     ]);
+    const k = summary.stats.topK;
+    const excluded =
+      v.scatterExcluded > 0
+        ? ` ${count(v.scatterExcluded)} channels without a defined correlation or a finite precision are left out.`
+        : '';
+    const figures = [
+      chartFigure(
+        v.charts.overlap,
+        '<strong>Overlap per layer</strong>: the neurons selected in each layer, split into those chosen by ' +
+          'correlation only, by both, and by precision only; J is the Jaccard index of the two sets.',
+        '',
+      ),
+      chartFigure(
+        v.charts.scatter,
+        `<strong>Every channel</strong>: correlation with the output against precision (log scale); the top-${k} of ` +
+          'each layer by correlation (blue circles), by precision (orange squares) and by both (green diamonds). ' +
+          'Precisions of different layers differ in scale, so layers form bands. ' +
+          (v.scatterDense ? 'The unselected channels are a grey density (darker = more channels). ' : '') +
+          `Hover a point for its layer, channel and values.${excluded}`,
+        'No scatter: the report was rendered without neurons.parquet.',
+      ),
+    ];
     const head = [
       '<th class="num">#</th>',
       '<th>layer</th>',
@@ -52,6 +87,9 @@ export const comparison: ReportSection = {
       '<th class="num" colspan="2">Jaccard</th>',
       '<th class="num">Spearman ρ</th>',
     ];
-    return `${totals}<h3>Per layer</h3>${table(head, layers.map(layerRow), 'layers-table')}`;
+    return (
+      `${totals}<div class="chart-grid">${figures.join('')}</div>` +
+      `<details class="inline" id="per-layer"><summary>Per layer, in numbers</summary>${table(head, layers.map(layerRow), 'layers-table')}</details>`
+    );
   },
 };

@@ -5,6 +5,8 @@ import { escapeHtml, keyValues } from '../html.js';
 export const definitions: ReportSection = {
   id: 'definitions',
   title: 'Definitions',
+  collapsed: true,
+  teaser: () => 'every number of the report, defined so it can be recomputed',
   render({ summary }) {
     const entries = Object.entries(summary.definitions);
     return entries.length

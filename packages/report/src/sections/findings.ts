@@ -7,9 +7,12 @@ import {
   targetHtml,
   targetProbability,
 } from '../context.js';
+import { channelLabel } from '../describe.js';
 import { count, fixed, general, percent } from '../format.js';
 import { escapeHtml } from '../html.js';
-import { boxesOnSalientRegion } from './where.js';
+import { drawable } from '../overlays.js';
+import type { NeuronBox } from '../visual.js';
+import { faithfulnessVerdict } from './faithfulness.js';
 
 /** How many layer names a sentence lists before "and N more". */
 const MAX_NAMES = 3;
@@ -134,9 +137,48 @@ function fields(ctx: ReportContext): string | null {
   const size = (b: typeof first) => `${b.field.size[1]}×${b.field.size[0]}`;
   return (
     `A selected neuron sees ${size(first)} pixels of the ${w}×${h} model input in layer ${first.layerIndex} and ` +
-    `${size(last)} in layer ${last.layerIndex}; the boxes in <a href="#where">Where the selected neurons look</a> ` +
+    `${size(last)} in layer ${last.layerIndex}; <a href="#depth">the patches above</a> ` +
     'show where, on the photo, each is most active.'
   );
+}
+
+/** Share of neurons of a set whose box centre lies where the output's RISE map is in its top quarter. */
+export function boxesOnSalientRegion(ctx: ReportContext, which: 'correlation' | 'precision') {
+  const maps = ctx.visual.maps;
+  if (!maps?.rise) return null;
+  const { meta } = maps;
+  const values = Array.from(maps.rise.row.map).filter((x) => !Number.isNaN(x));
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const threshold = sorted[Math.floor(0.75 * (sorted.length - 1))]!;
+  const boxes = drawable(ctx.visual.boxes).filter((b) => b.set === which || b.set === 'both');
+  const inside = boxes.filter((b: NeuronBox) => {
+    const cy = Math.floor((b.inputBox.top + b.inputBox.bottom) / 2 / meta.block);
+    const cx = Math.floor((b.inputBox.left + b.inputBox.right) / 2 / meta.block);
+    const v = maps.rise!.row.map[cy * meta.mapWidth + cx];
+    return v !== undefined && v >= threshold;
+  });
+  return { inside: inside.length, total: boxes.length };
+}
+
+/** What the class layer's selections are, by name: the classes that track the output, and the stable ones. */
+function classLayer(ctx: ReportContext): string | null {
+  const names = ctx.visual.input.channelNames;
+  if (!names || names.size === 0) return null;
+  const sentences = ctx.layers
+    .filter((l) => names.has(l.summary.layerIndex))
+    .map((l) => {
+      const s = l.summary;
+      const list = (ns: readonly { channel: number }[]) =>
+        ns
+          .map((n) => `<q>${escapeHtml(channelLabel(ctx, s.layerIndex, n.channel) ?? String(n.channel))}</q>`)
+          .join(', ');
+      return (
+        `In <a href="#${l.anchor}"><code>${escapeHtml(s.layer)}</code></a>, whose channels are the classes, ` +
+        `correlation picks ${list(s.byCorrelation) || 'nothing'} and precision ${list(s.byPrecision) || 'nothing'}.`
+      );
+    });
+  return sentences.join(' ') || null;
 }
 
 function salient(ctx: ReportContext): string | null {
@@ -211,7 +253,9 @@ export const findings: ReportSection = {
       agreement(ctx.layers),
       spearman(ctx.layers),
       eligibility(ctx),
+      classLayer(ctx),
       fields(ctx),
+      faithfulnessVerdict(ctx),
       salient(ctx),
       mapsAgreement(ctx),
       stability(ctx),

@@ -3,23 +3,28 @@ import { ablation } from './ablation.js';
 import { charts } from './charts.js';
 import { comparison } from './comparison.js';
 import { definitions } from './definitions.js';
+import { depthFigure } from './depth.js';
+import { faithfulness } from './faithfulness.js';
 import { findings } from './findings.js';
-import { header } from './header.js';
 import { layers } from './layers.js';
-import { predictions } from './predictions.js';
+import { neurons } from './neurons.js';
+import { overview } from './overview.js';
 import { settings } from './settings.js';
-import { where } from './where.js';
 
-/** The report's views, in page order. A new view is one file exporting a {@link ReportSection} and one entry here. */
+/**
+ * The report's views, in page order: the overview (open), then the detail sections (collapsed). A new view is one
+ * file exporting a {@link ReportSection} and one entry here.
+ */
 export const sections: readonly ReportSection[] = [
-  header,
+  overview,
+  depthFigure,
   findings,
-  predictions,
-  where,
-  charts,
-  settings,
+  faithfulness,
   comparison,
-  ablation,
+  neurons,
   layers,
+  charts,
+  ablation,
+  settings,
   definitions,
 ];

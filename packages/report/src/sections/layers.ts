@@ -1,11 +1,13 @@
 import type { LayerSummary } from '@neuronscope/core';
 import type { LayerView, ReportContext, ReportSection } from '../context.js';
+import { ablationWords, channelLabel, neuronName, rankWords, whereWords } from '../describe.js';
 import { count, fixed, general, percent } from '../format.js';
 import { escapeHtml, keyValues, table } from '../html.js';
-import { heatSvg, layerBoxesSvg, mapStrength, patchSvg } from '../overlays.js';
-import type { NeuronBox, NeuronSet } from '../visual.js';
+import { contextPatchSvg, depth, depthColor, heatSvg, layerBoxesSvg, mapStrength } from '../overlays.js';
+import { type NeuronBox, type NeuronSet, neuronAnchor } from '../visual.js';
 import { neuronKey } from '../visual-context.js';
 import { spearmanHtml } from './comparison.js';
+import { selectedChannels } from './neurons.js';
 
 type Neuron = LayerSummary['byCorrelation'][number];
 type Metric = 'correlation' | 'precision';
@@ -60,12 +62,46 @@ function neuronStats(view: LayerView): [string, string][] {
   return rows;
 }
 
-function layerSection(view: LayerView, ctx: ReportContext): string {
+/** The channels of a selection as a short list: numbers, or class labels where the channels are the classes. */
+function channelList(ctx: ReportContext, layerIndex: number, neurons: readonly Neuron[]): string {
+  if (neurons.length === 0) return '—';
+  return neurons
+    .map((n) => {
+      const label = channelLabel(ctx, layerIndex, n.channel);
+      return label === null ? String(n.channel) : escapeHtml(label);
+    })
+    .join(', ');
+}
+
+/** The summary line of a layer: its depth colour, name and shape, the agreement and the two selections. */
+function layerSummaryLine(view: LayerView, ctx: ReportContext): string {
+  const s = view.summary;
+  const color = depthColor(depth(s.layerIndex, ...ctx.visual.layerRange));
+  return (
+    `<summary><span class="swatch" style="background:${color}"></span><span class="muted">${s.layerIndex}</span> ` +
+    `<code>${escapeHtml(s.layer)}</code> <span class="muted">${s.channels}×${s.height}×${s.width} · ` +
+    `J ${fixed(s.comparison.jaccard, 2)}</span> <span class="sel"><span class="key corr"></span>` +
+    `${channelList(ctx, s.layerIndex, s.byCorrelation)} <span class="key prec"></span>` +
+    `${channelList(ctx, s.layerIndex, s.byPrecision)}</span></summary>`
+  );
+}
+
+/** A layer's facts: shape, eligibility, agreement, and what the full table says. */
+function layerFacts(view: LayerView, ctx: ReportContext): string {
   const s = view.summary;
   const c = s.comparison;
-  const threshold = ctx.summary.stats.eligibility;
-  const facts = keyValues([
+  const classes: [string, string][] = ctx.visual.input.channelNames?.has(s.layerIndex)
+    ? [
+        [
+          'Channels',
+          'the classes: channel c becomes the logit of class c (the layer reaches the output through ' +
+            'channel-preserving ops only), so each is named by its label',
+        ],
+      ]
+    : [];
+  return keyValues([
     ['Shape', `${s.channels} channels × ${s.height}×${s.width} units`],
+    ...classes,
     [
       'Eligible for precision',
       `${count(s.eligible)} of ${count(s.channels)} (${percent(s.channels ? s.eligible / s.channels : null)})`,
@@ -75,59 +111,59 @@ function layerSection(view: LayerView, ctx: ReportContext): string {
     ["Spearman's ρ", spearmanHtml(c.spearman, c.spearmanCount)],
     ...neuronStats(view),
   ]);
+}
+
+/** A layer, closed: its summary line; opened: its cards and boxes, its facts, its two selection tables. */
+function layerSection(view: LayerView, ctx: ReportContext): string {
+  const s = view.summary;
+  const threshold = ctx.summary.stats.eligibility;
   const note = [...s.byCorrelation, ...s.byPrecision].some((n) => n.meanActivation < threshold)
     ? `<p class="muted note">† mean activation below ${general(threshold)}: not eligible for precision.</p>`
     : '';
   return (
-    `<section class="layer" id="${view.anchor}"><h3><span class="muted">${s.layerIndex}</span> <code>${escapeHtml(s.layer)}</code></h3>` +
-    `${facts}${layerVisual(view, ctx)}<div class="pair">${selectionTable('correlation', view, threshold)}${selectionTable('precision', view, threshold)}</div>${note}</section>`
+    `<details class="layer" id="${view.anchor}">${layerSummaryLine(view, ctx)}` +
+    `${layerVisual(view, ctx)}${layerFacts(view, ctx)}<div class="pair">${selectionTable('correlation', view, threshold)}` +
+    `${selectionTable('precision', view, threshold)}</div>${note}</details>`
   );
 }
 
 const SET_CLASS: Record<NeuronSet, string> = { correlation: 'corr', precision: 'prec', both: 'both' };
 const SET_TAG: Record<NeuronSet, string> = { correlation: 'correlation', precision: 'precision', both: '◆ both' };
 
-/** The layer's selected channels in display order, with the set each belongs to. */
-function selectedChannels(view: LayerView): { channel: number; set: NeuronSet }[] {
-  const s = view.summary;
-  const byPrecision = new Set(s.byPrecision.map((n) => n.channel));
-  const list = s.byCorrelation.map((n) => ({
-    channel: n.channel,
-    set: (byPrecision.has(n.channel) ? 'both' : 'correlation') as NeuronSet,
-  }));
-  for (const n of s.byPrecision) if (!view.shared.has(n.channel)) list.push({ channel: n.channel, set: 'precision' });
-  return list;
-}
-
-/** A neuron's card: the patch under its box, its heat map with the box, and a caption. */
-function card(ctx: ReportContext, layerIndex: number, channel: number, set: NeuronSet, box: NeuronBox | undefined) {
+/** The heat map of a card and a sentence on it, or a placeholder saying why there is none. */
+function cardMap(ctx: ReportContext, layerIndex: number, channel: number, box: NeuronBox | undefined) {
   const v = ctx.visual;
   const map = v.maps?.byNeuron.get(neuronKey(layerIndex, channel));
-  const facts: string[] = [];
+  if (!map || !v.maps) return { svg: '<div class="placeholder">no map</div>', words: '' };
+  if (map.heat.defined === 0) {
+    return { svg: '<div class="placeholder">constant over the masks: no map</div>', words: 'No heat map.' };
+  }
+  const { meta } = v.maps;
+  const cells = { width: meta.mapWidth, height: meta.mapHeight, block: meta.block };
+  const svg = heatSvg(v.images, map.heat, cells, `heat map of layer ${layerIndex} channel ${channel}`, box ?? null);
+  return { svg, words: `Heat map: ${mapStrength(map.heat.peak, v.maps.chance)}.` };
+}
+
+/** A neuron's card: the photo around its field, its heat map, and what it is in words. */
+function card(ctx: ReportContext, view: LayerView, channel: number, set: NeuronSet, box: NeuronBox | undefined) {
+  const v = ctx.visual;
+  const layerIndex = view.summary.layerIndex;
+  const color = depthColor(depth(layerIndex, ...v.layerRange));
   let patch = '<div class="placeholder">no box</div>';
-  if (box && box.activation > 0) {
-    patch = patchSvg(v.images, box);
-    const [h, w] = box.field.size;
-    facts.push(box.field.global ? 'sees the whole input' : `field ${w}×${h} px at (${box.unit.y}, ${box.unit.x})`);
-  } else if (box) {
-    patch = '<div class="placeholder">silent on the clean image</div>';
-  }
-  let heat = '<div class="placeholder">no map</div>';
-  if (map && v.maps) {
-    const { meta } = v.maps;
-    if (map.heat.defined === 0) {
-      heat = '<div class="placeholder">constant over the masks: no map</div>';
-      facts.push('no map');
-    } else {
-      const cells = { width: meta.mapWidth, height: meta.mapHeight, block: meta.block };
-      heat = heatSvg(v.images, map.heat, cells, `heat map of layer ${layerIndex} channel ${channel}`, box ?? null);
-      facts.push(mapStrength(map.heat.peak, v.maps.chance));
-    }
-  }
+  if (box && box.activation > 0) patch = contextPatchSvg(v.images, box, color, 0.2);
+  else if (box) patch = '<div class="placeholder">silent on the clean image</div>';
+  const map = cardMap(ctx, layerIndex, channel, box);
+  const atlas = v.input.atlas;
+  const anchor = neuronAnchor(layerIndex, channel);
+  const examples = atlas?.neurons.has(`${layerIndex}:${channel}`)
+    ? `<p class="atlas-link"><a href="${escapeHtml(atlas.href)}#${anchor}">Dataset examples →</a> ` +
+      `<span class="muted">(its top images among ${count(atlas.images)})</span></p>`
+    : '';
   return (
-    `<figure class="card ${SET_CLASS[set]}"><div class="card-images">${patch}${heat}</div>` +
-    `<figcaption><strong>channel ${channel}</strong> <span class="tag ${SET_CLASS[set]}">${SET_TAG[set]}</span><br>` +
-    `<span class="muted">${facts.join(' · ')}</span></figcaption></figure>`
+    `<article class="card ${SET_CLASS[set]}" id="${anchor}" tabindex="-1"><div class="card-images">${patch}${map.svg}</div>` +
+    `<h4>${neuronName(ctx, layerIndex, channel)} <span class="tag ${SET_CLASS[set]}">${SET_TAG[set]}</span></h4>` +
+    `<p>${whereWords(ctx, view, box)} ${rankWords(ctx, view, channel)} ${ablationWords(ctx, layerIndex, channel)} ` +
+    `${map.words}</p>${examples}</article>`
   );
 }
 
@@ -140,6 +176,8 @@ function layerVisual(view: LayerView, ctx: ReportContext): string {
   const boxes = v.boxesByLayer.get(s.layerIndex) ?? [];
   const boxOf = new Map(boxes.map((b) => [b.channel, b]));
   const parts: string[] = [];
+  const cards = channels.map((c) => card(ctx, view, c.channel, c.set, boxOf.get(c.channel))).join('');
+  parts.push(`<div class="cards">${cards}</div>`);
   if (boxes.length) {
     const label = `boxes of the selected neurons of layer ${s.layerIndex}`;
     parts.push(
@@ -148,19 +186,19 @@ function layerVisual(view: LayerView, ctx: ReportContext): string {
         '(solid), <span class="key prec"></span>precision (dashed), <span class="key both"></span>both.</figcaption></figure>',
     );
   }
-  const cards = channels.map((c) => card(ctx, s.layerIndex, c.channel, c.set, boxOf.get(c.channel))).join('');
-  parts.push(`<div class="cards">${cards}</div>`);
   return `<div class="layer-visual">${parts.join('')}</div>`;
 }
 
-/** One sub-section per recorded layer: its selections side by side, shared channels highlighted. */
+/** One closed sub-section per recorded layer: its cards, boxes and selections. */
 export const layers: ReportSection = {
   id: 'layers',
-  title: 'Layers',
+  title: 'Layer by layer',
   render(ctx) {
     const legend =
-      '<p class="legend"><span class="key corr"></span>correlation <span class="key prec"></span>precision ' +
-      '<span class="key both"></span>selected by both (◆)</p>';
+      '<p class="legend">One line per layer (the swatch is its depth), with the channels it selected by ' +
+      '<span class="key corr"></span>correlation and <span class="key prec"></span>precision; open one for its ' +
+      'neurons’ cards. <button type="button" data-details="details.layer" data-open="1" hidden>Open all</button> ' +
+      '<button type="button" data-details="details.layer" data-open="0" hidden>Close all</button></p>';
     return legend + ctx.layers.map((view) => layerSection(view, ctx)).join('');
   },
 };

@@ -1,6 +1,13 @@
 import { outputName, type ReportSection } from '../context.js';
 import { count, general } from '../format.js';
-import { escapeHtml, keyValues } from '../html.js';
+import { escapeHtml, fileName, keyValues } from '../html.js';
+
+/** Length of the sha256 prefix shown to identify a file. */
+const SHA_PREFIX = 12;
+
+function fileHtml(path: string | null, sha256: string): string {
+  return `<code>${escapeHtml(fileName(path))}</code> <span class="muted">sha256 ${escapeHtml(sha256.slice(0, SHA_PREFIX))}…</span>`;
+}
 
 function json(value: unknown): string {
   return `<code>${escapeHtml(JSON.stringify(value) ?? String(value))}</code>`;
@@ -13,7 +20,11 @@ function list(values: readonly number[]): string {
 /** How the copies were made and read: perturbation, preprocessing, output, layers, selection. */
 export const settings: ReportSection = {
   id: 'settings',
-  title: 'Perturbation and settings',
+  title: 'Files and settings',
+  collapsed: true,
+  teaser: ({ summary }) =>
+    `<code>${escapeHtml(fileName(summary.run.model.path))}</code>, <code>${escapeHtml(summary.run.perturbation.family)}</code> ` +
+    `copies, seed ${summary.run.perturbation.seed}, preprocessing <code>${escapeHtml(summary.run.preprocessing.preset)}</code>`,
   render({ summary }) {
     const { run, stats } = summary;
     const { perturbation: pert, preprocessing: pre } = run;
@@ -30,6 +41,10 @@ export const settings: ReportSection = {
       )
       .join('');
     const rows: [string, string][] = [
+      ['Model', fileHtml(run.model.path, run.model.sha256)],
+      ['Image', fileHtml(run.image.path, run.image.sha256)],
+      ['Labels', run.labels ? fileHtml(run.labels.path, run.labels.sha256) : 'none (class indices only)'],
+      ['Tool', escapeHtml(summary.tool)],
       ['Perturbation family', `<code>${escapeHtml(pert.family)}</code>`],
       ['Copies N', `${count(pert.samples)} (copy 0 included)`],
       ['Seed', String(pert.seed)],
