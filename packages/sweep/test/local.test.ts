@@ -113,7 +113,9 @@ describe('a local sweep over a small IDX file of 30 images', () => {
     await writeFile(join(folder, 'broken.png'), 'not an image');
     const out = join(dir, 'bad');
     const r = cli(['sweep', '--source', folder, ...model, '-n', '8', '--top-k', '3', '--out', out, '--json']);
-    expect(r.status).toBe(0);
+    // Finished, with an image it could not analyse: exit code 4 (not 0: a batch job must not take it for success).
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain('1 of 3 images could not be analysed (1 errors, 0 failed)');
     const summary = JSON.parse(r.stdout);
     expect(summary.counts).toMatchObject({ images: 3, ok: 2, error: 1 });
     const images = await readParquetFile(join(out, 'sweep', 'images.parquet'));
