@@ -6,6 +6,8 @@
  */
 export type { PerturbationFamily, TensorShape } from './family.js';
 export { type MaskBaseline, maskFor } from './mask.js';
-export { perturbations, resolvePerturbation } from './registry.js';
+export { CURRENT_NOISE_PARAMS, type Normals } from './noise.js';
+export { currentPerturbation, perturbations, resolvePerturbation } from './registry.js';
 export { copySeed } from './rng.js';
+export { boxMuller } from './simd-normals.js';
 export { type CopyRecord, perturbationTable, readPerturbationTable, renderCopy, type Table } from './table.js';
