@@ -1,4 +1,4 @@
-import { classHtml, type ReportSection, targetHtml, targetProbability } from '../context.js';
+import { classHtml, type ReportContext, type ReportSection, targetHtml, targetProbability } from '../context.js';
 import { count, percent } from '../format.js';
 import { escapeHtml, fileName, keyValues } from '../html.js';
 import type { EmbeddedImage } from '../images.js';
@@ -56,6 +56,27 @@ export const header: ReportSection = {
       ['Labels', run.labels ? fileHtml(run.labels.path, run.labels.sha256) : 'none (class indices only)'],
       ['Tool', escapeHtml(summary.tool)],
     ];
+    if (summary.stopping) rows.splice(2, 0, ['Early stopping', stoppingHtml(summary.stopping, summary.stats.topK)]);
     return `<div class="figures">${figures}</div>${keyValues(rows)}`;
   },
 };
+
+/** `--samples auto`: where it stopped, the agreement counting ties, and every layer's ties with the k-th. */
+function stoppingHtml(s: NonNullable<ReportContext['summary']['stopping']>, k: number): string {
+  const list = (channels: readonly number[]) => (channels.length ? channels.join(', ') : '—');
+  const tied = s.layers.filter((l) => l.correlation.ties.length + l.precision.ties.length > 0);
+  const rows = tied
+    .map(
+      (l) =>
+        `<tr><td>${escapeHtml(l.layer)}</td><td>${list(l.correlation.ties)}</td><td>${list(l.precision.ties)}</td></tr>`,
+    )
+    .join('');
+  const head =
+    `${s.stable ? 'stopped' : 'not stable at the maximum'} after ${count(s.samples)} copies; half-sample agreement ` +
+    `${s.agreement.toFixed(2)} counting ties (${s.strictAgreement.toFixed(2)} without); ${tied.length} of ` +
+    `${s.layers.length} layers have channels tied with their ${k}th (scores within ${s.z} standard errors)`;
+  return tied.length
+    ? `${head}<details><summary>ties per layer</summary><table><tr><th>layer</th><th>correlation</th>` +
+        `<th>precision</th></tr>${rows}</table></details>`
+    : head;
+}
