@@ -270,7 +270,7 @@ export interface StoppingCheck {
   readonly layers: number;
   /** Mean overlap of the top-k sets with the previous check's (0 at the first check). */
   readonly settled: number;
-  /** Mean half-sample agreement over halves, criteria and layers (counting ties: see {@link checkWithTies}). */
+  /** Half-sample agreement (mean over halves and layers; with ties, the lower criterion: see {@link checkWithTies}). */
   readonly agreement: number;
   /** The half-sample agreement of the top-k sets as they are, ties not counted. */
   readonly strictAgreement?: number;
@@ -443,9 +443,10 @@ export function layerTies(scores: readonly LayerScores[], k: number): LayerTies[
  * - settled: the fraction of the sure members that are in the previous check's top-k;
  * - agreement: the fraction of the sure members that are in each half's top-k,
  *
- * each averaged over layers and both criteria (and both halves), minus the members missing: a sure member left
- * out costs 1/k. The rule holds when both are at least `agreement`, and extraction stops once it has held at
- * `confirmations` consecutive checks.
+ * each averaged over layers (and both halves) for each criterion on its own: a sure member left out costs 1/k.
+ * The rule holds when both reach `agreement` for both criteria (correlation and precision must each be settled:
+ * the ties of one must not carry the other), and extraction stops once it has held at `confirmations`
+ * consecutive checks. The check reports the lower criterion's values.
  */
 export function checkWithTies(
   ties: readonly LayerTies[],
@@ -455,12 +456,8 @@ export function checkWithTies(
   rule: Pick<StoppingRule, 'agreement' | 'topK' | 'confirmations'>,
 ): StoppingCheck {
   let unchanged = 0;
-  let settledSum = 0;
-  let agreementSum = 0;
-  let strictSum = 0;
-  let sureSum = 0;
-  let outsideSum = 0;
-  let count = 0;
+  const criteria = ['correlation', 'precision'] as const;
+  const sums = criteria.map(() => ({ settled: 0, agreement: 0, strict: 0, sure: 0, outside: 0, count: 0 }));
   ties.forEach((layer, k) => {
     const before = previous?.[k];
     if (
@@ -470,24 +467,29 @@ export function checkWithTies(
     ) {
       unchanged++;
     }
-    for (const criterion of ['correlation', 'precision'] as const) {
+    criteria.forEach((criterion, j) => {
       const t = layer[criterion];
-      if (t.top.length === 0) continue;
-      count++;
-      const k = t.top.length;
-      const missing = (from: readonly number[]) => t.sure.filter((c) => !from.includes(c)).length / k;
-      if (before) settledSum += 1 - missing(before[criterion].top);
+      if (t.top.length === 0) return;
+      const sum = sums[j]!;
+      sum.count++;
+      const size = t.top.length;
+      const missing = (from: readonly number[]) => t.sure.filter((c) => !from.includes(c)).length / size;
+      if (before) sum.settled += 1 - missing(before[criterion].top);
       for (const half of t.halves) {
-        agreementSum += (1 - missing(half)) / 2;
-        strictSum += overlap(half, t.top)! / 2;
+        sum.agreement += (1 - missing(half)) / 2;
+        sum.strict += overlap(half, t.top)! / 2;
       }
-      sureSum += t.sure.length / k;
-      outsideSum += t.ties.filter((c) => !t.top.includes(c)).length;
-    }
+      sum.sure += t.sure.length / size;
+      sum.outside += t.ties.filter((c) => !t.top.includes(c)).length;
+    });
   });
-  const mean = (x: number) => (count === 0 ? 1 : x / count);
-  const settled = previous === null ? 0 : mean(settledSum);
-  const agreement = mean(agreementSum);
+  const used = sums.filter((x) => x.count > 0);
+  const lowest = (get: (x: (typeof sums)[number]) => number) =>
+    used.length === 0 ? 1 : Math.min(...used.map((x) => get(x) / x.count));
+  const average = (get: (x: (typeof sums)[number]) => number) =>
+    used.length === 0 ? 1 : used.reduce((a, x) => a + get(x) / x.count, 0) / used.length;
+  const settled = previous === null ? 0 : lowest((x) => x.settled);
+  const agreement = lowest((x) => x.agreement);
   const holds = previous !== null && settled >= rule.agreement && agreement >= rule.agreement;
   return {
     samples,
@@ -495,9 +497,9 @@ export function checkWithTies(
     layers: ties.length,
     settled,
     agreement,
-    strictAgreement: mean(strictSum),
-    sure: mean(sureSum),
-    tiedOutside: mean(outsideSum),
+    strictAgreement: average((x) => x.strict),
+    sure: average((x) => x.sure),
+    tiedOutside: average((x) => x.outside),
     holds,
     stable: holds && heldBefore + 1 >= rule.confirmations,
   };

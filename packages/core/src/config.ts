@@ -244,7 +244,7 @@ export const StoppingSummarySchema = z.object({
   samples: z.number().int(),
   /** Whether the rule was met (false: stopped at the maximum). */
   stable: z.boolean(),
-  /** Half-sample agreement of the top-k sets at the last check, counting ties, and without. */
+  /** Half-sample agreement of the top-k sets at the last check: counting ties (the lower criterion), and without. */
   agreement: z.number(),
   strictAgreement: z.number(),
   /** Two channels are tied when their scores differ by less than z standard errors of the difference. */
