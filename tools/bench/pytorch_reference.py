@@ -164,12 +164,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="vgg16,squeezenet")
+    parser.add_argument("--json", action="store_true", help="also print the medians as one JSON line at the end")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     torch.set_num_threads(cores)
     torch.manual_seed(1)
     print(f"# plain PyTorch reference: torch {torch.__version__}, {cores} threads, batch {BATCH}, "
           f"{args.repeats} repeats, medians")
+    results = {}
     specs = {"vgg16": ("VGG-16 128x128, 2 classes", vgg16, 128), "squeezenet": ("SqueezeNet 1.1 224x224", squeezenet11, 224)}
     for name in args.models.split(","):
         title, build, size = specs[name]
@@ -191,6 +193,16 @@ def main() -> None:
         bare_slope = (med[("bare", 500)] - med[("bare", 50)]) / 450
         full_slope = (med[("full", 500)] - med[("full", 50)]) / 450
         print(f"\nper copy: bare {bare_slope * 1000:.2f} ms, full {full_slope * 1000:.2f} ms, ratio {bare_slope / full_slope:.3f}")
+        results[name] = {
+            "bare": {n: med[("bare", n)] for n in (50, 500)},
+            "full": {n: med[("full", n)] for n in (50, 500)},
+            "bareSlope": bare_slope,
+            "fullSlope": full_slope,
+        }
+    if args.json:
+        import json
+
+        print(json.dumps(results))
 
 
 if __name__ == "__main__":

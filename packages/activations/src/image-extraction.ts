@@ -15,11 +15,13 @@ import { channelMeans } from './recorder.js';
 import { type SlotLayout, slotLayout } from './slots.js';
 import {
   checkSchedule,
-  checkStability,
+  checkWithTies,
   DEFAULT_STOPPING,
   type FlatLayout,
   type FlatSums,
-  type LayerSets,
+  type LayerScores,
+  type LayerTies,
+  layerTies,
   type StoppingCheck,
   type StoppingRule,
   stratifiedOrder,
@@ -92,6 +94,8 @@ export interface Extraction {
   readonly checks: readonly StoppingCheck[];
   /** `auto` only: whether the rule was met (false: stopped at the maximum). */
   readonly stable: boolean | null;
+  /** `auto` only: every layer's top-k with its ties at the last check (null for a fixed N). */
+  readonly ties: readonly LayerTies[] | null;
   readonly timings: ExtractTimings;
   /** Hands the per-unit sums back to the pool; `layers[k].unit` must not be read after. */
   release(): void;
@@ -242,7 +246,12 @@ export class ImageExtraction {
     sums: SharedSums;
     acc: Accumulated;
     schedule: readonly number[];
-  }): Promise<{ checks: StoppingCheck[]; stable: boolean | null; inputs: Float32Array | null }> {
+  }): Promise<{
+    checks: StoppingCheck[];
+    stable: boolean | null;
+    ties: LayerTies[] | null;
+    inputs: Float32Array | null;
+  }> {
     const { job, pool } = this;
     const batches = Math.ceil(this.order.length / this.batchSize);
     const inputs = job.keepInputs ? new Float32Array(this.order.length * this.image.data.length) : null;
@@ -293,7 +302,7 @@ export class ImageExtraction {
       await Promise.allSettled(submitted.values());
     }
     auto?.restoreIfStopped(ctx.sums);
-    return { checks: auto?.checks ?? [], stable: auto ? auto.stable : null, inputs };
+    return { checks: auto?.checks ?? [], stable: auto ? auto.stable : null, ties: auto?.ties ?? null, inputs };
   }
 
   /**
@@ -374,7 +383,7 @@ export class ImageExtraction {
     sums: SharedSums;
     acc: Accumulated;
     setup: number;
-    loop: { checks: StoppingCheck[]; stable: boolean | null; inputs: Float32Array | null };
+    loop: { checks: StoppingCheck[]; stable: boolean | null; ties: LayerTies[] | null; inputs: Float32Array | null };
     release: () => void;
   }): Extraction {
     const { acc, layout, sums, loop } = ctx;
@@ -424,6 +433,7 @@ export class ImageExtraction {
       samplesUsed: used,
       checks: loop.checks,
       stable: loop.stable,
+      ties: loop.ties,
       timings: { setup: ctx.setup, ...c, total: performance.now() - this.started },
       release: ctx.release,
     };
@@ -435,7 +445,11 @@ class AutoStop {
   readonly checks: StoppingCheck[] = [];
   stable = false;
   private snapshot: { full: UnitSums; half: UnitSums } | null = null;
-  private previous: LayerSets[] | null = null;
+  private previous: LayerTies[] | null = null;
+  /** Consecutive checks so far at which the rule held. */
+  private held = 0;
+  /** The top-k with ties of every layer at the last check. */
+  ties: LayerTies[] | null = null;
   private readonly flatLayout: FlatLayout;
 
   constructor(
@@ -467,10 +481,14 @@ class AutoStop {
     const out = acc.output;
     const flatSums: FlatSums = { ...this.snapshot.full, count: out.count, sumY: out.sumY, sumYY: out.sumYY };
     const flatHalf: FlatSums = { ...this.snapshot.half, ...acc.half! };
-    const [full, first, second] = topKSetsWithHalves(flatSums, flatHalf, this.shifts, this.flatLayout, this.rule);
-    const check = checkStability(full, [first, second], this.previous, acc.used, this.rule);
+    const scores: LayerScores[] = [];
+    topKSetsWithHalves(flatSums, flatHalf, this.shifts, this.flatLayout, this.rule, scores);
+    const ties = layerTies(scores, this.rule.topK);
+    const check = checkWithTies(ties, this.previous, this.held, acc.used, this.rule);
     this.checks.push(check);
-    this.previous = full;
+    this.previous = ties;
+    this.held = check.holds ? this.held + 1 : 0;
+    this.ties = ties;
     this.stable = check.stable;
     return check;
   }

@@ -19,8 +19,19 @@ export { channelMeans, LayerRecorder } from './recorder.js';
 export {
   checkSchedule,
   DEFAULT_STOPPING,
+  type LayerTies,
   type StoppingCheck,
   type StoppingRule,
   stratifiedOrder,
+  TIE_Z,
+  type TopKWithTies,
 } from './stopping.js';
-export { activationsTable, CLEAN_METADATA_KEY, type CleanOutputs, outputsTable, unitStatsTable } from './tables.js';
+export {
+  activationsTable,
+  CLEAN_METADATA_KEY,
+  type CleanOutputs,
+  outputsTable,
+  STOPPING_METADATA_KEY,
+  stoppingSummary,
+  unitStatsTable,
+} from './tables.js';

@@ -144,7 +144,7 @@ describe('the extraction pool on a tiny model', () => {
       copies,
       target: null,
       keepInputs: true,
-      auto: { topK: 1, eligibility: -1, minSamples: 8, agreement: 0 },
+      auto: { topK: 1, eligibility: -1, minSamples: 8, agreement: 0, confirmations: 1 },
     });
     expect(loose.stable).toBe(true);
     expect(loose.checks.map((c) => c.stable)).toEqual([false, true]);
@@ -268,7 +268,7 @@ describe('the extraction pool on SqueezeNet 1.1', requires('shared'), () => {
     const many = readPerturbationTable(
       perturbationTable(resolvePerturbation({ family: 'paper', samples: 64, seed: 2, params: {} }), input),
     );
-    const auto = { topK: 3, eligibility: 0.1, minSamples: 16, agreement: 0.5 };
+    const auto = { topK: 3, eligibility: 0.1, minSamples: 16, agreement: 0.5, confirmations: 1 };
     const e = await run({ workers: 2, threads: 1 }, { copies: many, auto });
     const schedule = checkSchedule({ minSamples: 16, growth: 1.25 }, 8, 64);
     expect(schedule).toContain(e.samplesUsed);

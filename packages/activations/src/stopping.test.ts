@@ -3,11 +3,14 @@ import { parallelism } from './pool.js';
 import {
   checkSchedule,
   checkStability,
+  checkWithTies,
   createFlatSums,
   type LayerSets,
+  layerTies,
   stratifiedOrder,
   topKSets,
   topKSetsWithHalves,
+  topKWithTies,
 } from './stopping.js';
 
 describe('stopping schedule and order', () => {
@@ -133,5 +136,65 @@ describe('checkStability (the --samples auto rule)', () => {
     expect(check.settled).toBe(1);
     expect(check.agreement).toBe(1);
     expect(check.stable).toBe(true);
+  });
+});
+
+describe('topKWithTies and checkWithTies (the rule --samples auto uses)', () => {
+  /** Scores [full, first half, second half] where each half is the full score plus its own noise. */
+  const scoresOf = (full: number[], noise: number[]) => [
+    Float64Array.from(full),
+    Float64Array.from(full, (v, i) => v + noise[i]!),
+    Float64Array.from(full, (v, i) => v - noise[i]!),
+  ];
+
+  it('calls members sure when they clear every non-member by 1.96 standard errors, the rest tied', () => {
+    // Channels 0..2 far above; 3 and 4 (members) within noise of 5 and 6; 7 far below. Every half differs from the
+    // other by 0.02 (so each channel's standard error is 0.01), except a common shift, which does not count.
+    const full = [1, 0.9, 0.8, 0.5, 0.49, 0.485, 0.48, 0.1];
+    const noise = full.map((_, i) => 0.01 * (i % 2 ? 1 : -1) + 0.3);
+    const t = topKWithTies(scoresOf(full, noise), 5, false);
+    expect(t.top).toEqual([0, 1, 2, 3, 4]);
+    expect(t.sure).toEqual([0, 1, 2]);
+    expect(t.ties).toEqual([3, 4, 5, 6]);
+    // Without noise every difference is significant: no ties.
+    const clear = topKWithTies(
+      scoresOf(
+        full,
+        full.map(() => 0),
+      ),
+      5,
+      false,
+    );
+    expect(clear.sure).toEqual([0, 1, 2, 3, 4]);
+    expect(clear.ties).toEqual([]);
+  });
+
+  it('puts an infinite precision (no variance) above every finite one and ranks precision on a log scale', () => {
+    const full = [Number.POSITIVE_INFINITY, 100, 10, 1, Number.NaN];
+    const t = topKWithTies(scoresOf(full, [0, 1, 0.1, 0.01, 0]), 2, true);
+    expect(t.top).toEqual([0, 1]);
+    expect(t.sure).toContain(0);
+  });
+
+  it('agrees counting ties: a half that swaps tied channels does not disagree; stops after two holding checks', () => {
+    const full = [1, 0.9, 0.8, 0.5, 0.49, 0.485, 0.48, 0.1];
+    const scores = [Float64Array.from(full), Float64Array.from(full), Float64Array.from(full)];
+    // Halves that put channel 5 above 4: a tie when the halves disagree enough, a disagreement when they agree.
+    scores[1]![5] = 0.6;
+    scores[2]![5] = 0.37;
+    const ties = layerTies([{ correlation: scores, precision: scores }], 5);
+    const c = ties[0]!.correlation;
+    expect(c.halves[0]).toContain(5);
+    const rule = { agreement: 0.9, topK: 5, confirmations: 2 };
+    const first = checkWithTies(ties, null, 0, 48, rule);
+    expect(first.holds).toBe(false);
+    const second = checkWithTies(ties, ties, 0, 64, rule);
+    // Only sure members left out of a half count: every half keeps channels 0..2.
+    expect(second.agreement).toBe(1);
+    expect(second.settled).toBe(1);
+    expect(second.holds).toBe(true);
+    expect(second.stable).toBe(false);
+    expect(checkWithTies(ties, ties, 1, 80, rule).stable).toBe(true);
+    expect(second.strictAgreement).toBeLessThan(1);
   });
 });

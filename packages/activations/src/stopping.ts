@@ -37,6 +37,8 @@ export interface StoppingRule {
   readonly minSamples: number;
   /** Each check after the first comes after this many times more copies. */
   readonly growth: number;
+  /** Consecutive checks at which the rule must hold before extraction stops. */
+  readonly confirmations: number;
 }
 
 /** The defaults: top-5 as in the paper, eligibility 0.1, agreement 0.9, checks from 48 copies on, every +25%. */
@@ -44,6 +46,7 @@ export const DEFAULT_STOPPING: Omit<StoppingRule, 'topK' | 'eligibility'> = {
   agreement: 0.9,
   minSamples: 48,
   growth: 1.25,
+  confirmations: 2,
 };
 
 /**
@@ -169,6 +172,7 @@ function topKSetsOf(
   shift: Float32Array,
   layout: FlatLayout,
   rule: Pick<StoppingRule, 'topK' | 'eligibility'>,
+  scores: LayerScores[] | null = null,
 ): LayerSets[][] {
   const result: LayerSets[][] = samples.map(() => []);
   layout.channels.forEach((channels, k) => {
@@ -191,6 +195,11 @@ function topKSetsOf(
         precision: top(precision[j]!, eligible[j]!, rule.topK),
       });
     });
+    if (scores) {
+      // Ineligible channels have no precision score.
+      const ranked = precision.map((p, j) => p.map((v, c) => (eligible[j]![c] === 1 ? v : Number.NaN)));
+      scores.push({ correlation: correlation, precision: ranked });
+    }
   });
   return result;
 }
@@ -222,6 +231,7 @@ export function topKSetsWithHalves(
   shift: Float32Array,
   layout: FlatLayout,
   rule: Pick<StoppingRule, 'topK' | 'eligibility'>,
+  scores: LayerScores[] | null = null,
 ): [LayerSets[], LayerSets[], LayerSets[]] {
   const [full, first, second] = topKSetsOf(
     [
@@ -232,6 +242,7 @@ export function topKSetsWithHalves(
     shift,
     layout,
     rule,
+    scores,
   );
   return [full!, first!, second!];
 }
@@ -259,9 +270,17 @@ export interface StoppingCheck {
   readonly layers: number;
   /** Mean overlap of the top-k sets with the previous check's (0 at the first check). */
   readonly settled: number;
-  /** Mean half-sample agreement over halves, criteria and layers. */
+  /** Half-sample agreement (mean over halves and layers; with ties, the lower criterion: see {@link checkWithTies}). */
   readonly agreement: number;
-  /** Whether the rule holds: stop here. */
+  /** The half-sample agreement of the top-k sets as they are, ties not counted. */
+  readonly strictAgreement?: number;
+  /** Mean fraction of the top-k that is sure (significantly above every non-member), over layers and criteria. */
+  readonly sure?: number;
+  /** Mean number of non-members tied with the top-k, over layers and criteria. */
+  readonly tiedOutside?: number;
+  /** Whether the rule holds at this check. */
+  readonly holds?: boolean;
+  /** Whether extraction stops here (the rule held at enough consecutive checks). */
   readonly stable: boolean;
 }
 
@@ -304,4 +323,184 @@ export function checkStability(
   const settled = previous === null ? 0 : settledCount === 0 ? 1 : settledSum / settledCount;
   const stable = previous !== null && settled >= rule.agreement && agreement >= rule.agreement;
   return { samples, unchangedLayers: unchanged, layers: full.length, settled, agreement, stable };
+}
+
+/**
+ * One layer's channel scores for each criterion, in the full sample and in both halves ([full, first, second];
+ * NaN where a channel cannot be ranked: no defined correlation, or not eligible for precision).
+ */
+export interface LayerScores {
+  readonly correlation: readonly Float64Array[];
+  readonly precision: readonly Float64Array[];
+}
+
+/** The top-k of one layer and criterion with its ties: who is surely in, and who is indistinguishable from the k-th. */
+export interface TopKWithTies {
+  /** The top-k, best first (as the stats stage selects them). */
+  readonly top: number[];
+  /** Members that are significantly better than every non-member. */
+  readonly sure: number[];
+  /**
+   * Channels statistically tied with the boundary, best first: the members that are not sure and the
+   * non-members that some member does not beat significantly. Empty when every member is sure.
+   */
+  readonly ties: number[];
+  /** The top-k of each half. */
+  readonly halves: [number[], number[]];
+}
+
+/** Two-sided 95% normal quantile: a difference within z standard errors is not significant. */
+export const TIE_Z = 1.96;
+/** Weight, in degrees of freedom, of the layer's pooled variance in each channel's variance (shrinkage). */
+const POOLED_DF = 4;
+/** Median of chi-square with 1 degree of freedom: median(x^2) / this estimates the variance of x. */
+const CHI2_1_MEDIAN = 0.454936;
+
+/**
+ * The top-k of `scores` ([full, first half, second half], higher is better, NaN not ranked) with its ties.
+ *
+ * The standard error of a channel's full-sample score is estimated from its two half-sample scores: a half has
+ * twice the full sample's variance and the halves are independent, so (first - second)^2 / 4 estimates the full
+ * sample's variance with one degree of freedom. That is shrunk towards the layer's pooled value (the median over
+ * its channels, a robust mean) with {@link POOLED_DF} degrees of freedom. Precision is compared on a log scale,
+ * where its error is about proportional. A member is sure when it exceeds every non-member by more than
+ * {@link TIE_Z} standard errors of the difference; the others, and the non-members some member does not exceed
+ * that clearly, are the ties: their order relative to the k-th cannot be told apart with these copies.
+ */
+export function topKWithTies(scores: readonly Float64Array[], k: number, logScale: boolean): TopKWithTies {
+  const [full, first, second] = scores.map((v) => (logScale ? v.map(Math.log) : v)) as [
+    Float64Array,
+    Float64Array,
+    Float64Array,
+  ];
+  const top = topKIndices(full, k);
+  const halves: [number[], number[]] = [topKIndices(first, k), topKIndices(second, k)];
+  const n = full.length;
+  // The halves' differences, less their common part (the median over channels): a shift of every channel's score
+  // together does not change the ranks, and the halves shift a layer's scores together a lot (a few extreme copies
+  // weigh on every channel's correlation in the half that has them).
+  const diffs: number[] = [];
+  for (let c = 0; c < n; c++) {
+    const d = first[c]! - second[c]!;
+    if (Number.isFinite(d)) diffs.push(d);
+  }
+  diffs.sort((a, b) => a - b);
+  const common = diffs.length ? diffs[diffs.length >> 1]! : 0;
+  const half2 = new Float64Array(n);
+  const finite: number[] = [];
+  for (let c = 0; c < n; c++) {
+    const d = first[c]! - second[c]! - common;
+    half2[c] = Number.isFinite(d) ? (d * d) / 4 : Number.NaN;
+    if (Number.isFinite(half2[c]!)) finite.push(half2[c]!);
+  }
+  finite.sort((a, b) => a - b);
+  const pooled = finite.length ? finite[finite.length >> 1]! / CHI2_1_MEDIAN : 0;
+  const variance = (c: number) =>
+    Number.isFinite(full[c]!) && Number.isFinite(half2[c]!) ? (half2[c]! + POOLED_DF * pooled) / (1 + POOLED_DF) : 0;
+  const members = new Set(top);
+  const tiedOutside = new Set<number>();
+  const sure: number[] = [];
+  for (const c of top) {
+    let isSure = true;
+    for (let j = 0; j < n; j++) {
+      if (members.has(j) || Number.isNaN(full[j]!)) continue;
+      const gap = full[c]! - full[j]!;
+      // Infinite scores (a precision of zero variance) beat any finite one.
+      if (gap === Number.POSITIVE_INFINITY) continue;
+      if (!(gap > TIE_Z * Math.sqrt(variance(c) + variance(j)))) {
+        isSure = false;
+        tiedOutside.add(j);
+      }
+    }
+    if (isSure) sure.push(c);
+  }
+  const ties =
+    sure.length === top.length
+      ? []
+      : [...top.filter((c) => !sure.includes(c)), ...[...tiedOutside].sort((a, b) => full[b]! - full[a]! || a - b)];
+  return { top, sure, ties, halves };
+}
+
+/** Per layer and criterion, the top-k with ties. */
+export interface LayerTies {
+  readonly correlation: TopKWithTies;
+  readonly precision: TopKWithTies;
+}
+
+/** The top-k with ties of every layer and criterion from the check's scores. */
+export function layerTies(scores: readonly LayerScores[], k: number): LayerTies[] {
+  return scores.map((s) => ({
+    correlation: topKWithTies(s.correlation, k, false),
+    precision: topKWithTies(s.precision, k, true),
+  }));
+}
+
+/**
+ * Applies the rule at one check, counting ties (the rule `--samples auto` uses): of each layer's top-k by each
+ * criterion, only the sure members (see {@link topKWithTies}) count; a half-sample or the previous check may
+ * order the tied channels as it likes.
+ *
+ * - settled: the fraction of the sure members that are in the previous check's top-k;
+ * - agreement: the fraction of the sure members that are in each half's top-k,
+ *
+ * each averaged over layers (and both halves) for each criterion on its own: a sure member left out costs 1/k.
+ * The rule holds when both reach `agreement` for both criteria (correlation and precision must each be settled:
+ * the ties of one must not carry the other), and extraction stops once it has held at `confirmations`
+ * consecutive checks. The check reports the lower criterion's values.
+ */
+export function checkWithTies(
+  ties: readonly LayerTies[],
+  previous: readonly LayerTies[] | null,
+  heldBefore: number,
+  samples: number,
+  rule: Pick<StoppingRule, 'agreement' | 'topK' | 'confirmations'>,
+): StoppingCheck {
+  let unchanged = 0;
+  const criteria = ['correlation', 'precision'] as const;
+  const sums = criteria.map(() => ({ settled: 0, agreement: 0, strict: 0, sure: 0, outside: 0, count: 0 }));
+  ties.forEach((layer, k) => {
+    const before = previous?.[k];
+    if (
+      before &&
+      sameSet(before.correlation.top, layer.correlation.top) &&
+      sameSet(before.precision.top, layer.precision.top)
+    ) {
+      unchanged++;
+    }
+    criteria.forEach((criterion, j) => {
+      const t = layer[criterion];
+      if (t.top.length === 0) return;
+      const sum = sums[j]!;
+      sum.count++;
+      const size = t.top.length;
+      const missing = (from: readonly number[]) => t.sure.filter((c) => !from.includes(c)).length / size;
+      if (before) sum.settled += 1 - missing(before[criterion].top);
+      for (const half of t.halves) {
+        sum.agreement += (1 - missing(half)) / 2;
+        sum.strict += overlap(half, t.top)! / 2;
+      }
+      sum.sure += t.sure.length / size;
+      sum.outside += t.ties.filter((c) => !t.top.includes(c)).length;
+    });
+  });
+  const used = sums.filter((x) => x.count > 0);
+  const lowest = (get: (x: (typeof sums)[number]) => number) =>
+    used.length === 0 ? 1 : Math.min(...used.map((x) => get(x) / x.count));
+  const average = (get: (x: (typeof sums)[number]) => number) =>
+    used.length === 0 ? 1 : used.reduce((a, x) => a + get(x) / x.count, 0) / used.length;
+  const settled = previous === null ? 0 : lowest((x) => x.settled);
+  const agreement = lowest((x) => x.agreement);
+  const holds = previous !== null && settled >= rule.agreement && agreement >= rule.agreement;
+  return {
+    samples,
+    unchangedLayers: unchanged,
+    layers: ties.length,
+    settled,
+    agreement,
+    strictAgreement: average((x) => x.strict),
+    sure: average((x) => x.sure),
+    tiedOutside: average((x) => x.outside),
+    holds,
+    stable: holds && heldBefore + 1 >= rule.confirmations,
+  };
 }

@@ -12,13 +12,39 @@ import {
   momentsSchema,
   type OutputMoments,
   outputsSchema,
+  type StoppingSummary,
   type Table,
 } from '@neuronscope/core';
 import type { LayerMomentsInput } from '@neuronscope/metrics';
-import type { CopyRows } from './image-extraction.js';
+import type { CopyRows, Extraction } from './image-extraction.js';
+import { TIE_Z } from './stopping.js';
 
 /** Metadata key of `outputs.parquet` holding the clean image's logits and top-1. */
 export const CLEAN_METADATA_KEY = 'neuronscope.clean';
+
+/** Key of `outputs.parquet`'s metadata holding, for `--samples auto`, the stopping summary (summary.json's `stopping`). */
+export const STOPPING_METADATA_KEY = 'neuronscope.stopping';
+
+/** summary.json's `stopping` of an extraction with `--samples auto` (null for a fixed N). */
+export function stoppingSummary(
+  extraction: Pick<Extraction, 'checks' | 'stable' | 'ties' | 'samplesUsed'>,
+  layers: readonly { readonly layer: string }[],
+): StoppingSummary | null {
+  const last = extraction.checks.at(-1);
+  if (!extraction.ties || !last || extraction.stable === null) return null;
+  return {
+    samples: extraction.samplesUsed,
+    stable: extraction.stable,
+    agreement: last.agreement,
+    strictAgreement: last.strictAgreement ?? last.agreement,
+    z: TIE_Z,
+    layers: extraction.ties.map((t, k) => ({
+      layer: layers[k]!.layer,
+      correlation: { sure: t.correlation.sure, ties: t.correlation.ties },
+      precision: { sure: t.precision.sure, ties: t.precision.ties },
+    })),
+  };
+}
 
 /** The clean image's logits, top-1 and the target, as `outputs.parquet`'s metadata holds them. */
 export interface CleanOutputs {

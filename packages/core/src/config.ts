@@ -242,6 +242,32 @@ export const AblationSummarySchema = z.object({
 });
 export type AblationSummary = z.infer<typeof AblationSummarySchema>;
 
+/** One layer's top-k by one criterion as `--samples auto` left it: who is surely in, and who is tied. */
+const TiedSelectionSchema = z.object({
+  /** Members of the top-k significantly better than every non-member. */
+  sure: z.array(z.number().int()),
+  /**
+   * Channels statistically tied with the k-th (its order against them is not settled by these copies): the members
+   * that are not sure, then the non-members that some member does not beat significantly. Empty when all are sure.
+   */
+  ties: z.array(z.number().int()),
+});
+
+/** `--samples auto`: where the stopping rule stopped and, per layer, the channels tied with the k-th. */
+export const StoppingSummarySchema = z.object({
+  /** Copies used. */
+  samples: z.number().int(),
+  /** Whether the rule was met (false: stopped at the maximum). */
+  stable: z.boolean(),
+  /** Half-sample agreement of the top-k sets at the last check: counting ties (the lower criterion), and without. */
+  agreement: z.number(),
+  strictAgreement: z.number(),
+  /** Two channels are tied when their scores differ by less than z standard errors of the difference. */
+  z: z.number(),
+  layers: z.array(z.object({ layer: z.string(), correlation: TiedSelectionSchema, precision: TiedSelectionSchema })),
+});
+export type StoppingSummary = z.infer<typeof StoppingSummarySchema>;
+
 /** `summary.json`: everything a reader needs to know about one explanation, small enough to read. */
 export const SummarySchema = z.object({
   version: z.literal(1),
@@ -284,6 +310,8 @@ export const SummarySchema = z.object({
   outputNote: z.string().optional(),
   /** Copies that ran through the network: N, or where `--samples auto` stopped. */
   samplesUsed: z.number().int().optional(),
+  /** `--samples auto` only: the stopping rule's outcome and the ties of every layer's top-k. */
+  stopping: StoppingSummarySchema.optional(),
 });
 export type Summary = z.infer<typeof SummarySchema>;
 

@@ -11,7 +11,9 @@ import {
   type ExtractionPool,
   type ExtractTimings,
   outputsTable,
+  STOPPING_METADATA_KEY,
   type StoppingCheck,
+  stoppingSummary,
   unitStatsTable,
 } from '@neuronscope/activations';
 import {
@@ -171,7 +173,11 @@ async function computeRun(
   } finally {
     extraction.release();
   }
-  const outputs = outputsTable(extraction.rows, extraction.cleanLogits, extraction.target, meta);
+  const stopping = stoppingSummary(extraction, config.layers);
+  const outputs = outputsTable(extraction.rows, extraction.cleanLogits, extraction.target, {
+    ...meta,
+    ...(stopping ? { [STOPPING_METADATA_KEY]: JSON.stringify(stopping) } : {}),
+  });
   files.set('outputs', tableToParquet(outputs));
   files.set('channelStats', tableToParquet(channelStatsTable(metrics, meta)));
   if (call.keep.activations)

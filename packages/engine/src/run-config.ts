@@ -3,7 +3,7 @@
  * runs with the same id have the same tables, whatever the paths; every table of a run folder carries it.
  */
 import { canonicalJson, type OutputMode, type RunConfig, RunConfigSchema, sha256, UserError } from '@neuronscope/core';
-import { resolvePerturbation } from '@neuronscope/perturb';
+import { currentPerturbation } from '@neuronscope/perturb';
 import { LIMITS, type ResolvedAnalysisOptions } from './defaults.js';
 import type { LoadedInput } from './image-source.js';
 import { type ModelContext, resolveTarget } from './model.js';
@@ -77,7 +77,8 @@ export function runConfigFor(
   }
   const auto = analysis.samples === 'auto';
   checkRowBudget(context, auto ? analysis.maxSamples : (analysis.samples as number), analysis.dumpInputs);
-  const perturbation = resolvePerturbation({
+  // A new run: the family's current params (the noise generator) unless given; run.json records them.
+  const perturbation = currentPerturbation({
     family: analysis.perturb,
     samples: auto ? analysis.maxSamples : (analysis.samples as number),
     seed: analysis.seed,

@@ -2,7 +2,7 @@
  * The stats stage: from the extraction's per-channel metrics and outputs, the selections (top-k per layer and
  * overall, by correlation and by precision), their comparison, and `summary.json`.
  */
-import type { CleanOutputs } from '@neuronscope/activations';
+import { type CleanOutputs, STOPPING_METADATA_KEY } from '@neuronscope/activations';
 import {
   classProbabilities,
   columnValues,
@@ -10,9 +10,11 @@ import {
   RUN_METADATA_KEY,
   type RunConfig,
   type StatsConfig,
+  type StoppingSummary,
   type Summary,
   SummarySchema,
   type Table,
+  tableMetadata,
 } from '@neuronscope/core';
 import { type ChannelMetrics, METRIC_DEFINITIONS, selectNeurons } from '@neuronscope/metrics';
 import { describeOutputKind } from '@neuronscope/model';
@@ -70,6 +72,8 @@ export function runStats(
   const y = Float64Array.from(columnValues<number>(outputs, 'y'));
   const top1 = columnValues<number>(outputs, 'top1');
   const target = metrics.output.target;
+  // --samples auto: the stopping rule's outcome and ties, kept with the outputs (so cache hits have them too).
+  const stopping = tableMetadata<StoppingSummary>(outputs, STOPPING_METADATA_KEY);
   const summary = SummarySchema.parse({
     version: 1,
     tool: TOOL,
@@ -85,6 +89,7 @@ export function runStats(
     global: selection.global,
     definitions: METRIC_DEFINITIONS,
     outputNote: describeOutputKind(config.model.outputKind ?? 'logits', config.model.output),
+    ...(stopping ? { stopping } : {}),
   } satisfies Summary);
   return { summary, neurons: selection.neurons };
 }

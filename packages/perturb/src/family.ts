@@ -19,6 +19,12 @@ export interface PerturbationFamily<P> {
   /** Validates `spec.params` and fills defaults; use {@link parseParams} to turn failures into a UserError. */
   readonly params: z.ZodType<P>;
   /**
+   * Params that new runs get unless they give them (see `currentPerturbation`), kept out of the schema's defaults
+   * so that a run recorded without them keeps meaning what it meant: e.g. `{ normals: 'box-muller' }`, the noise
+   * generator of runs made since it exists, where a recorded run without the param used `polar`.
+   */
+  readonly currentParams?: Readonly<Record<string, unknown>>;
+  /**
    * The per-copy parameters recorded in the table (JSON-able): everything {@link PerturbationFamily.apply} needs
    * besides the input and the copy's seed.
    */

@@ -1,19 +1,35 @@
 import type { InputTensor } from '@neuronscope/core';
 import { checkBuffers, type PerturbationFamily, parseParams } from './family.js';
-import { copyNormals, NoiseCopyParams, type NoiseParams, NoiseParamsSchema } from './noise.js';
+import {
+  CURRENT_NOISE_PARAMS,
+  copyNormals,
+  NoiseCopyParams,
+  type NoiseParams,
+  NoiseParamsSchema,
+  renderBoxMuller,
+} from './noise.js';
 
 /** Additive Gaussian noise: x + eps, eps ~ N(0, sigma^2) i.i.d. per element; copy 0 is clean by default. */
 export const gaussian: PerturbationFamily<NoiseParams> = {
   name: 'gaussian',
   summary: 'additive noise: x + eps, eps ~ N(0, sigma^2) per element (sigma=0.1, includeClean=true)',
   params: NoiseParamsSchema,
-  describeCopy: (p, copy) => ({ sigma: p.sigma, clean: p.includeClean && copy === 0 }),
+  currentParams: CURRENT_NOISE_PARAMS,
+  describeCopy: (p, copy) => ({
+    sigma: p.sigma,
+    clean: p.includeClean && copy === 0,
+    ...(p.normals ? { normals: p.normals } : {}),
+  }),
   apply(input: InputTensor, copyParams: Record<string, unknown>, copySeed: number, out: Float32Array): void {
-    const { sigma, clean } = parseParams(NoiseCopyParams, copyParams, "perturbation 'gaussian' copy");
+    const { sigma, clean, normals } = parseParams(NoiseCopyParams, copyParams, "perturbation 'gaussian' copy");
     checkBuffers(input, out);
     const data = input.data;
     if (clean) {
       out.set(data);
+      return;
+    }
+    if (normals === 'box-muller') {
+      renderBoxMuller(copySeed, input, out, 0, sigma);
       return;
     }
     // One standard normal per element, indexed like the tensor.

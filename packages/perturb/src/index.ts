@@ -6,7 +6,8 @@
  */
 export type { PerturbationFamily, TensorShape } from './family.js';
 export { baselineFor, defaultBlurSigma, type MaskBaseline, maskFor } from './mask.js';
-export { MAX_SIGMA } from './noise.js';
-export { MAX_SAMPLES, perturbations, resolvePerturbation } from './registry.js';
+export { CURRENT_NOISE_PARAMS, MAX_SIGMA, type Normals } from './noise.js';
+export { currentPerturbation, MAX_SAMPLES, perturbations, resolvePerturbation } from './registry.js';
 export { copySeed } from './rng.js';
+export { boxMuller } from './simd-normals.js';
 export { type CopyRecord, perturbationTable, readPerturbationTable, renderCopy, type Table } from './table.js';

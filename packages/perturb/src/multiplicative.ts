@@ -1,6 +1,13 @@
 import type { InputTensor } from '@neuronscope/core';
 import { checkBuffers, type PerturbationFamily, parseParams } from './family.js';
-import { copyNormals, NoiseCopyParams, type NoiseParams, NoiseParamsSchema } from './noise.js';
+import {
+  CURRENT_NOISE_PARAMS,
+  copyNormals,
+  NoiseCopyParams,
+  type NoiseParams,
+  NoiseParamsSchema,
+  renderBoxMuller,
+} from './noise.js';
 
 /**
  * Multiplicative Gaussian noise: x * (1 + eps), eps ~ N(0, sigma^2) i.i.d. per element, the same noise level
@@ -11,13 +18,22 @@ export const multiplicative: PerturbationFamily<NoiseParams> = {
   name: 'multiplicative',
   summary: 'multiplicative noise: x * (1 + eps), eps ~ N(0, sigma^2) per element (sigma=0.1, includeClean=true)',
   params: NoiseParamsSchema,
-  describeCopy: (p, copy) => ({ sigma: p.sigma, clean: p.includeClean && copy === 0 }),
+  currentParams: CURRENT_NOISE_PARAMS,
+  describeCopy: (p, copy) => ({
+    sigma: p.sigma,
+    clean: p.includeClean && copy === 0,
+    ...(p.normals ? { normals: p.normals } : {}),
+  }),
   apply(input: InputTensor, copyParams: Record<string, unknown>, copySeed: number, out: Float32Array): void {
-    const { sigma, clean } = parseParams(NoiseCopyParams, copyParams, "perturbation 'multiplicative' copy");
+    const { sigma, clean, normals } = parseParams(NoiseCopyParams, copyParams, "perturbation 'multiplicative' copy");
     checkBuffers(input, out);
     const data = input.data;
     if (clean) {
       out.set(data);
+      return;
+    }
+    if (normals === 'box-muller') {
+      renderBoxMuller(copySeed, input, out, sigma, 0);
       return;
     }
     // One standard normal per element, indexed like the tensor.

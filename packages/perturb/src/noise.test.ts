@@ -172,3 +172,57 @@ function toNHWC(nchw: Float32Array, channels: number, height: number, width: num
   }
   return out;
 }
+
+describe('the box-muller generator (normals: box-muller)', () => {
+  it('new runs get it; runs recorded without it keep polar', async () => {
+    const { currentPerturbation, resolvePerturbation } = await import('./registry.js');
+    for (const family of ['paper', 'gaussian', 'multiplicative']) {
+      const spec = { family, samples: 5, seed: 1, params: {} };
+      expect(currentPerturbation(spec).params.normals).toBe('box-muller');
+      expect(resolvePerturbation(spec).params.normals).toBeUndefined();
+      expect(currentPerturbation({ ...spec, params: { normals: 'polar' } }).params.normals).toBe('polar');
+    }
+    expect(currentPerturbation({ family: 'mask', samples: 5, seed: 1, params: {} }).params.normals).toBeUndefined();
+  });
+
+  it('renders paper copy i = x * (1 + i sigma z) with the kernel normals, and the same values in NHWC', async () => {
+    const { boxMuller } = await import('./simd-normals.js');
+    const input = image();
+    const copies = renderAll('paper', { sigma: 0.1, normals: 'box-muller' }, input, 3, 4);
+    expect(bytes(copies[0]!.out).equals(bytes(input.data))).toBe(true);
+    const { record, out } = copies[3]!;
+    const z = new Float32Array(input.data.length);
+    boxMuller(record.seed, z);
+    const f = Math.fround;
+    for (let i = 0; i < 1000; i++) {
+      expect(out[i]).toBe(f(input.data[i]! * f(1 + f(f(3 * 0.1) * z[i]!))));
+    }
+    const polar = renderAll('paper', { sigma: 0.1 }, input, 3, 4)[3]!.out;
+    expect(bytes(polar).equals(bytes(out))).toBe(false);
+    // NHWC: element (c, y, x) gets the value it gets in NCHW.
+    const nchw = input.data;
+    const nhwc = new Float32Array(nchw.length);
+    for (let c = 0; c < CHANNELS; c++)
+      for (let y = 0; y < SIZE; y++)
+        for (let x = 0; x < SIZE; x++) nhwc[(y * SIZE + x) * CHANNELS + c] = nchw[(c * SIZE + y) * SIZE + x]!;
+    const nhwcInput = { ...input, layout: 'NHWC' as const, data: nhwc };
+    const outNhwc = renderAll('paper', { sigma: 0.1, normals: 'box-muller' }, nhwcInput, 3, 4)[3]!.out;
+    for (let c = 0; c < CHANNELS; c += 3)
+      for (let y = 0; y < SIZE; y += 7)
+        for (let x = 0; x < SIZE; x += 5)
+          expect(outNhwc[(y * SIZE + x) * CHANNELS + c]).toBe(out[(c * SIZE + y) * SIZE + x]);
+  });
+
+  it('gaussian and multiplicative copies: x + sigma z and x (1 + sigma z)', async () => {
+    const { boxMuller } = await import('./simd-normals.js');
+    const input = image();
+    const z = new Float32Array(input.data.length);
+    const f = Math.fround;
+    const g = renderAll('gaussian', { sigma: 0.2, normals: 'box-muller' }, input, 9, 3)[2]!;
+    boxMuller(g.record.seed, z);
+    for (let i = 0; i < 500; i++) expect(g.out[i]).toBe(f(input.data[i]! + f(f(0.2) * z[i]!)));
+    const m = renderAll('multiplicative', { sigma: 0.2, normals: 'box-muller' }, input, 9, 3)[2]!;
+    boxMuller(m.record.seed, z);
+    for (let i = 0; i < 500; i++) expect(m.out[i]).toBe(f(input.data[i]! * f(1 + f(f(0.2) * z[i]!))));
+  });
+});

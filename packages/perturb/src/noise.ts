@@ -1,6 +1,19 @@
+import type { InputTensor } from '@neuronscope/core';
 import { z } from 'zod';
 import { layoutStrides, type TensorShape } from './family.js';
 import { Xoshiro128ss } from './rng.js';
+import { boxMuller } from './simd-normals.js';
+
+/**
+ * The generators of a copy's standard normals: `polar`, the xoshiro128** stream with Marsaglia's polar method in
+ * float64 (rng.ts; what runs recorded without the param used), and `box-muller`, four xoshiro128** lanes and
+ * Box-Muller in float32 in a WebAssembly SIMD kernel (simd-normals.ts; about ten times faster, what new runs use).
+ */
+export const NormalsSchema = z.enum(['polar', 'box-muller']);
+export type Normals = z.infer<typeof NormalsSchema>;
+
+/** The params new runs of the noise families get: the current generator. */
+export const CURRENT_NOISE_PARAMS = Object.freeze({ normals: 'box-muller' satisfies Normals });
 
 /** Settings shared by the i.i.d. noise families `gaussian` and `multiplicative`. */
 /**
@@ -14,6 +27,8 @@ export const NoiseParamsSchema = z.strictObject({
   sigma: z.number().positive().max(MAX_SIGMA).default(0.1),
   /** Copy 0 is the clean input, so the clean image is always part of the sample (as in the paper). */
   includeClean: z.boolean().default(true),
+  /** The generator; absent: `polar` (runs recorded before `box-muller` existed). */
+  normals: NormalsSchema.optional(),
 });
 export type NoiseParams = z.infer<typeof NoiseParamsSchema>;
 
@@ -22,6 +37,7 @@ export const NoiseCopyParams = z.strictObject({
   sigma: z.number().positive(),
   /** True for the clean copy: out = x. */
   clean: z.boolean(),
+  normals: NormalsSchema.optional(),
 });
 
 let drawn = new Float64Array(0);
@@ -51,4 +67,36 @@ export function copyNormals(seed: number, shape: TensorShape): Float64Array {
     }
   }
   return out;
+}
+
+const f = Math.fround;
+let scratch = new Float32Array(0);
+
+/**
+ * Renders `out = x * (1 + mul * z) + add * z` in float32 with z the copy's `box-muller` normals, normal number
+ * (c * height + y) * width + x going to element (c, y, x) whatever the layout (the same values as for NCHW).
+ */
+export function renderBoxMuller(seed: number, input: InputTensor, out: Float32Array, mul: number, add: number): void {
+  const { channels, height, width, data } = input;
+  const { channel: cs, row: ys, column: xs } = layoutStrides(input);
+  if (cs === height * width && ys === width && xs === 1) {
+    boxMuller(seed, out, data, mul, add);
+    return;
+  }
+  const count = channels * height * width;
+  if (scratch.length < count) scratch = new Float32Array(count);
+  const z = scratch.subarray(0, count);
+  boxMuller(seed, z);
+  const m = f(mul);
+  const a = f(add);
+  let j = 0;
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < height; y++) {
+      let o = c * cs + y * ys;
+      for (let x = 0; x < width; x++, o += xs) {
+        const zj = z[j++]!;
+        out[o] = f(f(data[o]! * f(1 + f(m * zj))) + f(a * zj));
+      }
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import type { InputTensor } from '@neuronscope/core';
 import { z } from 'zod';
 import { checkBuffers, type PerturbationFamily, parseParams } from './family.js';
-import { copyNormals, MAX_SIGMA } from './noise.js';
+import { CURRENT_NOISE_PARAMS, copyNormals, MAX_SIGMA, NormalsSchema, renderBoxMuller } from './noise.js';
 
 const PaperParams = z.strictObject({
   /** Std of the per-element noise eps. */
@@ -12,6 +12,8 @@ const PaperParams = z.strictObject({
    * range more densely. No default, so that runs without it keep the params they always had.
    */
   maxScale: z.number().positive().max(1e4).optional(),
+  /** The generator of the normals (noise.ts); absent: `polar`, as runs recorded before `box-muller` existed. */
+  normals: NormalsSchema.optional(),
 });
 export type PaperParams = z.infer<typeof PaperParams>;
 
@@ -19,6 +21,7 @@ const PaperCopyParams = z.strictObject({
   sigma: z.number().positive(),
   /** Copy i is x * (1 + scale * eps): the copy index i, or i * maxScale / (N - 1). */
   scale: z.number().min(0),
+  normals: NormalsSchema.optional(),
 });
 
 /**
@@ -35,16 +38,23 @@ export const paper: PerturbationFamily<PaperParams> = {
     'the paper: copy i = x * (1 + i*eps), eps ~ N(0, sigma^2) per element; copy 0 is clean (sigma=0.1). ' +
     'The noise grows with i, so N changes the question; maxScale=s fixes the last copy at scale s (copy i: i*s/(N-1))',
   params: PaperParams,
+  currentParams: CURRENT_NOISE_PARAMS,
   describeCopy: (p, copy, _seed, samples) => ({
     sigma: p.sigma,
     scale: p.maxScale === undefined ? copy : (copy * p.maxScale) / (samples - 1),
+    ...(p.normals ? { normals: p.normals } : {}),
   }),
   apply(input: InputTensor, copyParams: Record<string, unknown>, copySeed: number, out: Float32Array): void {
-    const { sigma, scale } = parseParams(PaperCopyParams, copyParams, "perturbation 'paper' copy");
+    const { sigma, scale, normals } = parseParams(PaperCopyParams, copyParams, "perturbation 'paper' copy");
     checkBuffers(input, out);
     const data = input.data;
     if (scale === 0) {
       out.set(data);
+      return;
+    }
+    if (normals === 'box-muller') {
+      // x * (1 + (scale * sigma) * eps), in float32.
+      renderBoxMuller(copySeed, input, out, scale * sigma, 0);
       return;
     }
     // One standard normal per element, indexed like the tensor.

@@ -44,3 +44,13 @@ export function resolvePerturbation(spec: PerturbationSpec): PerturbationSpec {
   const params = parseParams(family.params, spec.params, `perturbation '${family.name}'`) as Record<string, unknown>;
   return { family: family.name, samples: spec.samples, seed: spec.seed, params };
 }
+
+/**
+ * {@link resolvePerturbation} for a new run: the family's {@link PerturbationFamily.currentParams} (the current
+ * noise generator) added where `spec` does not give them. Runs read back from their `run.json` are resolved with
+ * {@link resolvePerturbation} alone, so they keep the generator they were made with.
+ */
+export function currentPerturbation(spec: PerturbationSpec): PerturbationSpec {
+  const family = perturbations.get(spec.family);
+  return resolvePerturbation({ ...spec, params: { ...family.currentParams, ...spec.params } });
+}

@@ -474,6 +474,42 @@ describe('renderReport', () => {
     }
   });
 
+  it("says where N is shown what the paper family's schedule does with N, and lists the ties when auto stopped", async () => {
+    const run = {
+      ...summary.run,
+      perturbation: { family: 'paper', samples: 51, seed: 0, params: { sigma: 0.1, normals: 'box-muller' } },
+    };
+    const stopping = {
+      samples: 150,
+      stable: true,
+      agreement: 0.95,
+      strictAgreement: 0.8,
+      z: 1.96,
+      layers: [
+        {
+          layer: 'conv1',
+          correlation: { sure: [1, 2, 3, 4], ties: [5, 9] },
+          precision: { sure: [1, 2, 3, 4, 5], ties: [] },
+        },
+      ],
+    };
+    const settings = byId(
+      await renderReport({ summary: { ...summary, run, stopping }, imagePath }),
+      'section',
+      'settings',
+    );
+    expect(settings).toContain(
+      "the noisiest copy's noise has std (N − 1)·σ = 5: in the paper's schedule a larger N adds",
+    );
+    expect(settings).toContain('stopped after 150 copies; half-sample agreement 0.95 counting ties (0.80 without)');
+    expect(settings).toContain('<td>conv1</td><td>5, 9</td><td>—</td>');
+    const fixed = { ...run, perturbation: { ...run.perturbation, params: { sigma: 0.1, maxScale: 3 } } };
+    expect(
+      byId(await renderReport({ summary: { ...summary, run: fixed }, imagePath }), 'section', 'settings'),
+    ).toContain("the noisiest copy's noise has std maxScale·σ = 0.3 whatever N");
+    expect(byId(html, 'section', 'settings')).not.toContain('noisiest copy');
+  });
+
   it('states the findings in sentences computed from the numbers', () => {
     const findings = byId(html, 'section', 'findings');
     expect(findings).toContain("The network's top-1 class is “Egyptian cat” (class 285), with probability 62.1%.");

@@ -10,10 +10,18 @@
  *    500: throughput end to end, per copy (the slope from N = 50 to 500, fixed costs removed) and their ratios;
  * 2. peak RSS of separate child processes running the full stages at N = 50 and 1000;
  * 3. the full stages with the default workers against one session with 2 threads;
- * 4. `--samples auto` (at most 500 copies) against a fixed N = 500: time and agreement of the top-k sets.
+ * 4. `--samples auto` (at most 500 copies) against a fixed N = 500: time, copies and agreement of the top-k sets,
+ *    strict and counting the ties the rule reports;
+ * 5. the CLI end to end (`neuronscope explain -n 500 --masks 0 --no-cache`, a fresh process) against bare
+ *    onnxruntime inference of 500 inputs in a fresh process (one session, 2 threads, batch 32, session creation
+ *    included);
+ * 6. the same analysis in plain PyTorch (tools/bench/pytorch_reference.py, when python3 has torch), in the same
+ *    run, side by side with neuronscope's;
+ * 7. the issue-16 targets, measured against what they ask.
  *
  * Repeats (`--repeats`, 3; the comparisons 3 and 4 at most 2), interleaved; medians with the range. `--quick`: one
- * repeat of everything. Results also go to out/bench/results.json.
+ * repeat of everything; `--no-memory`, `--no-cli`, `--no-pytorch` skip parts. Results also go to
+ * out/bench/results.json.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -36,16 +44,24 @@ const BATCH = 8;
 const STATS = { topK: 5, eligibility: 0.1 };
 
 const IMAGE = join(SHARED, 'images/cat.png');
+/** The CLI comparison explains another photo. */
+const CLI_IMAGE = join(SHARED, 'images/hot_dog.jpg');
 
 interface ModelSpec {
   readonly name: string;
   readonly path: string;
   readonly image: string;
+  readonly size: number;
 }
 
 const MODELS: Record<string, ModelSpec> = {
-  vgg16: { name: 'VGG-16 128x128, 2 classes', path: join(ROOT, 'out/bench/vgg16-128.onnx'), image: IMAGE },
-  squeezenet: { name: 'SqueezeNet 1.1 224x224', path: join(SHARED, 'models/squeezenet1_1.onnx'), image: IMAGE },
+  vgg16: { name: 'VGG-16 128x128, 2 classes', path: join(ROOT, 'out/bench/vgg16-128.onnx'), image: IMAGE, size: 128 },
+  squeezenet: {
+    name: 'SqueezeNet 1.1 224x224',
+    path: join(SHARED, 'models/squeezenet1_1.onnx'),
+    image: IMAGE,
+    size: 224,
+  },
 };
 
 /** A run's configuration and its clean input, as the engine resolves them. */
@@ -225,6 +241,25 @@ async function bare(model: ModelSpec, n: number, workers: number, threads: numbe
   }
 }
 
+/** CPU milliseconds to render one `paper` copy of the model's input with each noise generator. */
+async function renderingCost(model: ModelSpec): Promise<{ polar: number; boxMuller: number }> {
+  const run = await prepare(model, 500);
+  const { input } = run;
+  const out = new Float32Array(input.data.length);
+  const cost = (normals: 'polar' | 'box-muller') => {
+    const rounds: number[] = [];
+    for (let r = 0; r < 6; r++) {
+      const c0 = cpuSeconds();
+      for (let i = 1; i <= 20; i++) {
+        renderCopy(input, { copy: i, family: 'paper', seed: 1000 + i, params: { sigma: 0.1, scale: i, normals } }, out);
+      }
+      if (r > 0) rounds.push(((cpuSeconds() - c0) * 1000) / 20);
+    }
+    return median(rounds);
+  };
+  return { polar: cost('polar'), boxMuller: cost('box-muller') };
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Peak RSS in a fresh process.
 
@@ -273,13 +308,119 @@ function agreement(a: Summary, b: Summary, criterion: 'byCorrelation' | 'byPreci
   return count ? sum / count : 1;
 }
 
+/**
+ * Mean over layers of the share of `reference`'s selection (N = 500) that `auto` selected or reported as tied with
+ * its k-th (summary.json's `stopping`): a channel the auto run could not tell from its k-th is not a disagreement.
+ */
+function agreementWithTies(auto: Summary, reference: Summary, criterion: 'byCorrelation' | 'byPrecision'): number {
+  const key = criterion === 'byCorrelation' ? 'correlation' : 'precision';
+  let sum = 0;
+  let count = 0;
+  auto.layers.forEach((l, k) => {
+    const ref = reference.layers[k]![criterion].map((n) => n.channel);
+    if (ref.length === 0) return;
+    const found = new Set([...l[criterion].map((n) => n.channel), ...(auto.stopping?.layers[k]?.[key].ties ?? [])]);
+    sum += ref.filter((c) => found.has(c)).length / ref.length;
+    count++;
+  });
+  return count ? sum / count : 1;
+}
+
+/** Mean over layers of the channels outside the top-k that `auto` reported as tied with its k-th. */
+function tiedOutside(auto: Summary, criterion: 'correlation' | 'precision'): number {
+  const layers = auto.stopping?.layers ?? [];
+  const byName = criterion === 'correlation' ? 'byCorrelation' : 'byPrecision';
+  const total = layers.reduce((sum, l, k) => {
+    const top = new Set(auto.layers[k]![byName].map((n) => n.channel));
+    return sum + l[criterion].ties.filter((c) => !top.has(c)).length;
+  }, 0);
+  return layers.length ? total / layers.length : 0;
+}
+
+interface CliResult {
+  /** Wall seconds of the `explain` process, and the extract stage as it reports it. */
+  seconds: number;
+  extractSeconds: number;
+}
+
+/** `neuronscope explain -n 500 --masks 0 --no-cache` in a fresh process, timed from spawn to exit. */
+function cliExplain(model: ModelSpec, n: number): CliResult {
+  const cli = join(ROOT, 'packages/cli/dist/main.js');
+  const out = join(ROOT, 'out/bench/cli-run');
+  const t0 = performance.now();
+  const r = spawnSync(
+    process.execPath,
+    [cli, 'explain', '-m', model.path, '-i', CLI_IMAGE, '-n', String(n), '--masks', '0', '--no-cache', '-o', out],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`neuronscope explain failed: ${r.stderr}`);
+  const extract = /extract: \d+ copies through the model in ([\d.]+) s/.exec(`${r.stdout}${r.stderr}`);
+  return { seconds, extractSeconds: extract ? Number(extract[1]) : Number.NaN };
+}
+
+interface BareCliResult {
+  /** In the process: session creation + inference; and the process from spawn to exit. */
+  seconds: number;
+  processSeconds: number;
+}
+
+/** Bare inference of `n` inputs in a fresh process: one session, 2 threads, batch 32 (bare-cli.ts). */
+function bareCli(model: ModelSpec, n: number): BareCliResult {
+  const t0 = performance.now();
+  const r = spawnSync(
+    process.execPath,
+    [fileURLToPath(new URL('./bare-cli.js', import.meta.url)), model.path, String(n), String(model.size)],
+    { encoding: 'utf8' },
+  );
+  const processSeconds = (performance.now() - t0) / 1000;
+  if (r.status !== 0) throw new Error(`bare inference failed: ${r.stderr}`);
+  const { sessionSeconds, runSeconds } = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    sessionSeconds: number;
+    runSeconds: number;
+  };
+  return { seconds: sessionSeconds + runSeconds, processSeconds };
+}
+
+interface TorchResult {
+  bare: Record<string, number>;
+  full: Record<string, number>;
+  bareSlope: number;
+  fullSlope: number;
+}
+
+/** tools/bench/pytorch_reference.py's medians (null when python3 has no torch). */
+function pytorchReference(models: readonly string[], repeats: number): Record<string, TorchResult> | null {
+  const probe = spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return null;
+  const r = spawnSync(
+    'python3',
+    [
+      join(ROOT, 'tools/bench/pytorch_reference.py'),
+      '--repeats',
+      String(repeats),
+      '--models',
+      models.join(','),
+      '--json',
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  if (r.status !== 0) throw new Error(`pytorch_reference.py failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, TorchResult>;
+}
+
 const log = (line = '') => process.stdout.write(`${line}\n`);
+const loadAverage = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 
 async function main(): Promise<void> {
   const childSpec = arg('child');
   if (childSpec) return child(JSON.parse(childSpec) as { model: string; samples: number });
 
   const quick = process.argv.includes('--quick');
+  const skip = (part: string) => process.argv.includes(`--no-${part}`);
   const repeats = Number(arg('repeats') ?? (quick ? 1 : 3));
   const names = (arg('models') ?? 'vgg16,squeezenet').split(',');
   if (!existsSync(IMAGE)) throw new Error(`${IMAGE} not found: the benchmark needs ../shared (models and images)`);
@@ -303,6 +444,17 @@ async function main(): Promise<void> {
     `default pool: ${def.workers} worker(s) x ${def.threads} thread(s); bare baselines: 1x${cores} and ${def.workers}x${def.threads}`,
   );
   const results: Record<string, unknown> = { cores, default: def, repeats, models: {} };
+  const targets: Record<
+    string,
+    {
+      perCopy: number;
+      fullRate500: number;
+      fullSlope: number;
+      cli: number;
+      autoCopies: number[];
+      autoTies: number[];
+    }
+  > = {};
 
   for (const name of names) {
     const model = MODELS[name];
@@ -321,7 +473,8 @@ async function main(): Promise<void> {
     }
     // Peak RSS varies by tens of MB from run to run (allocator and arena placement): medians of `repeats` runs.
     const memory: Record<number, ChildResult[]> = { 50: [], 1000: [] };
-    for (let r = 0; r < repeats; r++) for (const n of [50, 1000]) memory[n]!.push(inChild(name, n));
+    if (!skip('memory'))
+      for (let r = 0; r < repeats; r++) for (const n of [50, 1000]) memory[n]!.push(inChild(name, n));
     const rss = (n: number) => memory[n]!.map((m) => m.maxRssMB);
     const compareRepeats = Math.min(repeats, 2);
 
@@ -361,7 +514,7 @@ async function main(): Promise<void> {
     log(
       `Per copy (slope from N = 50 to 500): bare 1x${cores} ${fmt(bareOneSlope * 1000, 2)} ms, bare pool ` +
         `${fmt(barePoolSlope * 1000, 2)} ms, full ${fmt(fullSlope * 1000, 2)} ms: ratio ${fmt(bestSlope / fullSlope, 3)} ` +
-        `(analysis overhead ${fmt((fullSlope / bestSlope - 1) * 100, 1)}% per copy)`,
+        `(analysis overhead ${fmt((fullSlope / bestSlope - 1) * 100, 1)}% per copy; load average now ${loadAverage()})`,
     );
     const t = rows[500]!.full.map((f) => f.timings);
     const part = (key: string) => fmt(median(t.map((x) => x[key] ?? 0)) / 1000, 2);
@@ -418,14 +571,23 @@ async function main(): Promise<void> {
       `| ${fmt(floor.bare, 2)} ms | ${floorCell(floor.channelMeans)} | ${floorCell(floor.oneSumPerUnit)} | ` +
         `${floorCell(floor.neuronscope)} |`,
     );
-
-    log();
-    log('Memory, peak RSS of a fresh process running extract + stats:');
+    const rendering = await renderingCost(model);
     log();
     log(
-      `| N = 50 | N = 1000 | ratio of the medians (target <= 1.1) |\n|---|---|---|\n| ${withRange(rss(50), 0)} MB | ` +
-        `${withRange(rss(1000), 0)} MB | ${fmt(median(rss(1000)) / median(rss(50)), 3)} |`,
+      `Rendering one \`paper\` copy on this thread (CPU ms, median of 5 rounds of 20 copies): polar (JavaScript, ` +
+        `float64) ${fmt(rendering.polar, 3)} ms, box-muller (WebAssembly SIMD) ${fmt(rendering.boxMuller, 3)} ms: ` +
+        `${fmt(rendering.polar / rendering.boxMuller, 1)}x`,
     );
+
+    if (!skip('memory')) {
+      log();
+      log('Memory, peak RSS of a fresh process running extract + stats:');
+      log();
+      log(
+        `| N = 50 | N = 1000 | ratio of the medians (target <= 1.1) |\n|---|---|---|\n| ${withRange(rss(50), 0)} MB | ` +
+          `${withRange(rss(1000), 0)} MB | ${fmt(median(rss(1000)) / median(rss(50)), 3)} |`,
+      );
+    }
 
     // Workers: the defaults against one session with all the cores' threads, the full stages at N = 500.
     const single: FullResult[] = [];
@@ -451,23 +613,86 @@ async function main(): Promise<void> {
     log('Early stopping, --samples auto (at most 500 copies) against a fixed N = 500:');
     log();
     log(
-      '| --stop-agreement | fixed N = 500 s | auto s | copies used | speed-up | top-k agreement with N = 500, correlation | precision |',
+      '| --stop-agreement | fixed N = 500 s | auto s | copies used (target <= 167) | speed-up | agreement with N = 500, ' +
+        'correlation: strict / counting ties | precision: strict / counting ties (target >= 0.9) | ' +
+        'tied non-members per layer, correlation / precision |',
     );
-    log('|---|---|---|---|---|---|---|');
-    for (const stop of [0.9, 0.8]) {
+    log('|---|---|---|---|---|---|---|---|');
+    for (const stop of [0.9]) {
       const auto: FullResult[] = [];
       for (let r = 0; r < compareRepeats; r++) auto.push(await full(model, 'auto', {}, stop));
       autoRuns[stop] = auto;
       const agreeCorr = auto.map((a) => agreement(a.summary, fixed, 'byCorrelation'));
       const agreePrec = auto.map((a) => agreement(a.summary, fixed, 'byPrecision'));
+      const tiesCorr = auto.map((a) => agreementWithTies(a.summary, fixed, 'byCorrelation'));
+      const tiesPrec = auto.map((a) => agreementWithTies(a.summary, fixed, 'byPrecision'));
       log(
         `| ${stop} | ${withRange(pooled.map((f) => f.seconds))} | ${withRange(auto.map((f) => f.seconds))} | ` +
           `${auto.map((a) => a.samplesUsed).join(', ')} | ${fmt(median(pooled.map((f) => f.seconds)) / median(auto.map((f) => f.seconds)), 2)} | ` +
-          `${withRange(agreeCorr, 3)} | ${withRange(agreePrec, 3)} |`,
+          `${withRange(agreeCorr, 3)} / ${withRange(tiesCorr, 3)} | ${withRange(agreePrec, 3)} / ${withRange(tiesPrec, 3)} | ` +
+          `${fmt(median(auto.map((a) => tiedOutside(a.summary, 'correlation'))), 1)} / ` +
+          `${fmt(median(auto.map((a) => tiedOutside(a.summary, 'precision'))), 1)} |`,
       );
     }
 
+    // The CLI end to end, fresh processes, interleaved with the bare baseline.
+    const cliRuns: CliResult[] = [];
+    const bareCliRuns: BareCliResult[] = [];
+    if (!skip('cli')) {
+      for (let r = 0; r < repeats; r++) {
+        bareCliRuns.push(bareCli(model, 500));
+        cliRuns.push(cliExplain(model, 500));
+      }
+      const cliSeconds = median(cliRuns.map((c) => c.seconds));
+      const bareSeconds = median(bareCliRuns.map((b) => b.seconds));
+      log();
+      log(
+        `CLI end to end, N = 500 (\`neuronscope explain -n 500 --masks 0 --no-cache\`, ${CLI_IMAGE.split('/').at(-1)}, ` +
+          `fresh processes; load average now ${loadAverage()}):`,
+      );
+      log();
+      log(
+        '| bare: session + inference, s (1 session x 2 threads, batch 32) | bare process s | explain process s | ' +
+          'of which extract s | ratio bare / explain |',
+      );
+      log('|---|---|---|---|---|');
+      log(
+        `| ${withRange(
+          bareCliRuns.map((b) => b.seconds),
+          2,
+        )} | ${withRange(
+          bareCliRuns.map((b) => b.processSeconds),
+          2,
+        )} | ` +
+          `${withRange(
+            cliRuns.map((c) => c.seconds),
+            2,
+          )} | ${withRange(
+            cliRuns.map((c) => c.extractSeconds),
+            2,
+          )} | ` +
+          `${fmt(bareSeconds / cliSeconds, 3)} |`,
+      );
+    }
+    const auto09 = autoRuns[0.9] ?? [];
+    targets[name] = {
+      perCopy: bestSlope / fullSlope,
+      fullRate500: median(rows[500]!.full.map((f) => 500 / f.seconds)),
+      fullSlope,
+      cli: cliRuns.length
+        ? median(bareCliRuns.map((b) => b.seconds)) / median(cliRuns.map((c) => c.seconds))
+        : Number.NaN,
+      autoCopies: auto09.map((a) => a.samplesUsed),
+      autoTies: auto09.map((a) =>
+        Math.min(
+          agreementWithTies(a.summary, fixed, 'byCorrelation'),
+          agreementWithTies(a.summary, fixed, 'byPrecision'),
+        ),
+      ),
+    };
+
     (results.models as Record<string, unknown>)[name] = {
+      cli: { explain: cliRuns, bare: bareCliRuns },
       model: model.name,
       rows: Object.fromEntries(
         Object.entries(rows).map(([n, row]) => [
@@ -489,11 +714,65 @@ async function main(): Promise<void> {
             ...f,
             agreeCorrelation: agreement(summary, fixed, 'byCorrelation'),
             agreePrecision: agreement(summary, fixed, 'byPrecision'),
+            agreeCorrelationTies: agreementWithTies(summary, fixed, 'byCorrelation'),
+            agreePrecisionTies: agreementWithTies(summary, fixed, 'byPrecision'),
+            tiedOutside: {
+              correlation: tiedOutside(summary, 'correlation'),
+              precision: tiedOutside(summary, 'precision'),
+            },
           })),
         ]),
       ),
     };
   }
+  // The same analysis in plain PyTorch, in this run.
+  const torch = skip('pytorch') ? null : pytorchReference(names, repeats);
+  if (torch) {
+    log();
+    log(`## Against plain PyTorch (tools/bench/pytorch_reference.py, same run; load average now ${loadAverage()})`);
+    log();
+    log(
+      '| model | PyTorch bare img/s (N = 500) | PyTorch full img/s (N = 500) | neuronscope full img/s (N = 500, end to end) | ' +
+        'neuronscope / PyTorch, end to end (target >= 1.5) | per copy: PyTorch full ms, neuronscope full ms, neuronscope / PyTorch |',
+    );
+    log('|---|---|---|---|---|---|');
+    for (const name of names) {
+      const t = torch[name];
+      const ours = targets[name];
+      if (!t || !ours) continue;
+      const torchRate = 500 / t.full['500']!;
+      log(
+        `| ${MODELS[name]!.name} | ${fmt(500 / t.bare['500']!)} | ${fmt(torchRate)} | ${fmt(ours.fullRate500)} | ` +
+          `${fmt(ours.fullRate500 / torchRate, 2)}x | ${fmt(t.fullSlope * 1000, 2)}, ${fmt(ours.fullSlope * 1000, 2)}, ` +
+          `${fmt(t.fullSlope / ours.fullSlope, 2)}x |`,
+      );
+    }
+    results.pytorch = torch;
+  } else if (!skip('pytorch')) {
+    log();
+    log('(python3 has no torch: the PyTorch comparison is skipped)');
+  }
+
+  log();
+  log('## Issue 16 targets, as measured in this run');
+  log();
+  log(
+    '| model | per-copy ratio (target) | CLI end to end, N = 500 (target) | --samples auto: copies, agreement counting ties (targets <= 167, >= 0.9) | vs PyTorch, end to end (target 1.5x) |',
+  );
+  log('|---|---|---|---|---|');
+  for (const name of names) {
+    const t = targets[name];
+    if (!t) continue;
+    const goal = name === 'vgg16' ? 0.88 : 0.5;
+    const torchRate = torch?.[name] ? 500 / torch[name].full['500']! : Number.NaN;
+    log(
+      `| ${MODELS[name]!.name} | ${fmt(t.perCopy, 3)} (${goal}) | ${Number.isNaN(t.cli) ? 'not run' : fmt(t.cli, 3)}` +
+        `${name === 'squeezenet' ? ' (0.35)' : ''} | ${t.autoCopies.join(', ')}; ${t.autoTies.map((a) => fmt(a, 3)).join(', ')} | ` +
+        `${Number.isNaN(torchRate) ? 'not run' : `${fmt(t.fullRate500 / torchRate, 2)}x`} |`,
+    );
+  }
+  results.targets = targets;
+
   log();
   log(
     `total ${fmt((performance.now() - started) / 1000, 0)} s; load average at the end ${loadavg()
