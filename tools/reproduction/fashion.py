@@ -9,8 +9,11 @@ Three steps, each a subcommand; `docs/reproduction.md` gives the exact commands 
              test accuracy per epoch; write the fixed set of test images the selection runs on.
     (select) neuron selection with neuronscope on every checkpoint and image: done by the TypeScript
              tool `tools/reproduction/dist/fashion-select.js` (paper perturbation, N = 50, top-5 per layer).
+    (deconv) the deconvnet boxes of every selected neuron (`tools/reproduction/dist/fashion-deconv.js`,
+             neuronscope's own deconvnet): DIR/deconv-boxes.json.
     patches  the paper's 'generalization' test: for every selected neuron, keep only the part of the
-             image inside the receptive-field box of the neuron's most active unit, train a small
+             image inside the receptive-field box of the neuron's most active unit (or, with `--boxes
+             deconv`, inside its deconvnet box, as the paper), train a small
              classifier on these patches (60/40 split by image) and report its test accuracy per epoch,
              for precision- and correlation-selected neurons; plus the overlap of the two sets per epoch.
              Writes results.json, results.md and two SVG plots.
@@ -196,33 +199,72 @@ def cmd_train(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------- patches
 
 
-def patch_dataset(model: nn.Module, images: np.ndarray, selections: list[dict], key: str,
-                  rfs: dict[str, dict[str, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Masked images (outside the receptive-field box of each selected neuron's most active unit on the clean
-    image set to 0), one per (image, selected neuron), with the image's position and the neuron's layer; and how
-    many selected neurons were silent on the clean image (no positive unit: their patch is blank)."""
+class Boxes:
+    """Where a selected neuron's patch is cut: the receptive-field box of its most active unit on the clean image
+    (computed here), or its deconvnet box (Zeiler & Fergus, as the paper), read from `deconv-boxes.json`, which
+    neuronscope's own deconvnet computed (`tools/reproduction/dist/fashion-deconv.js`)."""
+
+    def __init__(self, kind: str, rfs: dict[str, dict[str, float]], deconv_file: Path | None) -> None:
+        self.kind = kind
+        self.rfs = rfs
+        self.deconv: dict[tuple[int, str, str, int], dict] = {}
+        self.unit_mismatches = 0
+        if kind == 'deconv':
+            data = json.loads(deconv_file.read_text())
+            self.settings = {k: data[k] for k in ('mode', 'unpool', 'boxThreshold')}
+            for run in data['runs']:
+                for layer in run['layers']:
+                    for neuron in layer['neurons']:
+                        self.deconv[(run['epoch'], run['image'], layer['layer'], neuron['channel'])] = neuron
+
+    def box(self, epoch: int, image: str, conv: str, channel: int, unit: int, w: int) -> tuple[int, int, int, int] | None:
+        """Inclusive (y0, y1, x0, x1) of the neuron whose most active unit is `unit` (y * w + x); None: no box."""
+        if self.kind == 'receptive-field':
+            return rf_box(self.rfs[conv], unit // w, unit % w, 28, 28)
+        neuron = self.deconv.get((epoch, image, onnx_layer_name(conv), channel))
+        if neuron is None:
+            raise SystemExit(f'no deconvnet box for epoch {epoch}, {image}, {conv} channel {channel}: '
+                             'run tools/reproduction/dist/fashion-deconv.js again')
+        if neuron['unit'] != unit:
+            self.unit_mismatches += 1  # ties of the argmax between PyTorch and onnxruntime; counted, reported
+        if neuron['box'] is None:
+            return None
+        top, left, bottom, right = neuron['box']
+        return top, bottom, left, right
+
+
+def patch_dataset(model: nn.Module, images: np.ndarray, selections: list[dict], key: str, boxes: Boxes,
+                  epoch: int) -> dict:
+    """Masked images (outside the box of each selected neuron set to 0), one per (image, selected neuron), with
+    the image's position and the neuron's layer; how many selected neurons were silent on the clean image (no
+    positive unit: their patch is blank) or had no box; and each patch's box area in pixels (0 when blank)."""
     x = T.to_tensor(images)
     acts = conv_activations(model, x)
-    patches, owners, layers = [], [], []
+    patches, owners, layers, areas = [], [], [], []
     silent = 0
     for n, sel in enumerate(selections):
         for layer in sel['layers']:
             conv = layer['conv']
             a = acts[conv][n]  # C x H x W
-            h, w = a.shape[1:]
+            w = a.shape[2]
             for channel in layer[key]:
                 m = a[channel]
                 patch = np.zeros((28, 28), dtype=np.float32)
+                box = None
                 if float(m.max()) > 0:
-                    flat = int(torch.argmax(m).item())
-                    y0, y1, x0, x1 = rf_box(rfs[conv], flat // w, flat % w, 28, 28)
-                    patch[y0 : y1 + 1, x0 : x1 + 1] = images[n, y0 : y1 + 1, x0 : x1 + 1] / 255.0
-                else:
+                    box = boxes.box(epoch, sel['image'], conv, channel, int(torch.argmax(m).item()), w)
+                if box is None:
                     silent += 1
+                    areas.append(0)
+                else:
+                    y0, y1, x0, x1 = box
+                    patch[y0 : y1 + 1, x0 : x1 + 1] = images[n, y0 : y1 + 1, x0 : x1 + 1] / 255.0
+                    areas.append((y1 - y0 + 1) * (x1 - x0 + 1))
                 patches.append(patch)
                 owners.append(n)
                 layers.append(CONV_LAYERS.index(conv))
-    return np.stack(patches), np.asarray(owners), np.asarray(layers), silent
+    return {'patches': np.stack(patches), 'owners': np.asarray(owners), 'layers': np.asarray(layers),
+            'silent': silent, 'areas': np.asarray(areas)}
 
 
 class PatchNet(nn.Module):
@@ -281,6 +323,7 @@ def cmd_patches(args: argparse.Namespace) -> int:
     train_images[perm[: int(round(0.6 * len(index)))]] = True
 
     rfs = receptive_fields(T.FashionVGG())
+    boxes = Boxes(args.boxes, rfs, args.deconv_boxes or out / 'deconv-boxes.json')
     rows = []
     for ep in [e for e in manifest['epochs'] if e['epoch'] <= args.epochs]:
         epoch = ep['epoch']
@@ -289,7 +332,7 @@ def cmd_patches(args: argparse.Namespace) -> int:
         sels = []
         for im in manifest['images']:
             r = by_image[im['file']]
-            sels.append({'layers': [
+            sels.append({'image': im['file'], 'layers': [
                 {'conv': layer['layer'].split('/')[1].replace('relu', 'conv'), 'correlation': layer['byCorrelation'],
                  'precision': layer['byPrecision']}
                 for layer in r['layers']
@@ -305,15 +348,19 @@ def cmd_patches(args: argparse.Namespace) -> int:
                                   for i in range(len(CONV_LAYERS))],
         }
         for key in ('precision', 'correlation'):
-            patches, owners, layer_of, silent = patch_dataset(model, images, sels, key, rfs)
-            mask = train_images[owners]
-            acc, right = patch_accuracy(patches, labels[owners], mask, args.seed, args.patch_epochs)
+            d = patch_dataset(model, images, sels, key, boxes, epoch)
+            mask = train_images[d['owners']]
+            acc, right = patch_accuracy(d['patches'], labels[d['owners']], mask, args.seed, args.patch_epochs)
             row[f'{key}_patch_acc'] = acc
-            test_layers = layer_of[~mask]
+            test_layers = d['layers'][~mask]
             row[f'{key}_patch_acc_per_layer'] = [float(right[test_layers == i].mean()) if (test_layers == i).any()
                                                  else None for i in range(len(CONV_LAYERS))]
-            row[f'{key}_silent'] = silent
-            row[f'{key}_patches'] = int(len(owners))
+            drawn = d['areas'] > 0
+            row[f'{key}_box_area_per_layer'] = [float(d['areas'][drawn & (d['layers'] == i)].mean())
+                                                if (drawn & (d['layers'] == i)).any() else None
+                                                for i in range(len(CONV_LAYERS))]
+            row[f'{key}_silent'] = d['silent']
+            row[f'{key}_patches'] = int(len(d['owners']))
         rows.append(row)
         print(f'epoch {epoch:2d}  acc {row["full_network_acc"]:.3f}  overlap {row["overlap"]:.3f}  jaccard '
               f'{row["jaccard"]:.3f}  precision patches {row["precision_patch_acc"]:.3f}  correlation patches '
@@ -333,6 +380,10 @@ def cmd_patches(args: argparse.Namespace) -> int:
     }
     result = {
         'command': ' '.join(['python3', 'tools/reproduction/fashion.py', *sys.argv[1:]]),
+        'boxes': args.boxes,
+        'deconv': boxes.settings if args.boxes == 'deconv' else None,
+        # Selected neurons whose most active unit differs between PyTorch's argmax and the deconvnet's (ties).
+        'unit_mismatches': boxes.unit_mismatches,
         'images': len(index),
         'train_images': int(train_images.sum()),
         'receptive_fields': rfs,
@@ -340,18 +391,19 @@ def cmd_patches(args: argparse.Namespace) -> int:
         'summary': summary,
         'seconds': time.perf_counter() - t_start,
     }
-    (out / 'results.json').write_text(json.dumps(result, indent=2) + '\n')
-    (out / 'results.md').write_text(results_markdown(result))
+    suffix = '' if args.boxes == 'receptive-field' else f'-{args.boxes}'
+    (out / f'results{suffix}.json').write_text(json.dumps(result, indent=2) + '\n')
+    (out / f'results{suffix}.md').write_text(results_markdown(result))
     (out / 'overlap.svg').write_text(line_chart(
         [r['epoch'] for r in rows],
         {'overlap |A∩B|/(|A|+|B|)': [r['overlap'] for r in rows], 'Jaccard': [r['jaccard'] for r in rows]},
         'Overlap of correlation- and precision-selected neurons', 'epoch', (0, 0.6)))
-    (out / 'generalization.svg').write_text(line_chart(
+    (out / f'generalization{suffix}.svg').write_text(line_chart(
         [r['epoch'] for r in rows],
         {'full network': [r['full_network_acc'] for r in rows],
          'precision patches': [r['precision_patch_acc'] for r in rows],
          'correlation patches': [r['correlation_patch_acc'] for r in rows]},
-        'Test accuracy', 'epoch', (0, 1)))
+        f'Test accuracy ({args.boxes} boxes)', 'epoch', (0, 1)))
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -416,6 +468,11 @@ def main(argv: list[str] | None = None) -> int:
     pa.add_argument('--patch-epochs', type=int, default=15, help='training epochs of each patch classifier')
     pa.add_argument('--epochs', type=int, default=10**9, help='only checkpoints up to this epoch')
     pa.add_argument('--last', type=int, default=10, help='summary means over the last this many epochs')
+    pa.add_argument('--boxes', choices=['receptive-field', 'deconv'], default='receptive-field',
+                    help="where patches are cut: the receptive field of the neuron's most active unit, or its "
+                         'deconvnet box from --deconv-boxes (writes results-deconv.*)')
+    pa.add_argument('--deconv-boxes', type=Path, default=None,
+                    help='deconvnet boxes from tools/reproduction/dist/fashion-deconv.js (default OUT/deconv-boxes.json)')
     args = ap.parse_args(argv)
     return {'train': cmd_train, 'patches': cmd_patches}[args.command](args)
 

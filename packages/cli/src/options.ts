@@ -7,7 +7,9 @@ import type { StatsConfig } from '@neuronscope/core';
 import {
   type AblateOptions,
   type AnalysisOptions,
+  type BoxKind,
   DEFAULTS,
+  type DeconvOptions,
   type ExplainerOptions,
   type MapsOptions,
   type ModelOptions,
@@ -242,6 +244,48 @@ export function mapsOptionsOf(o: Opts): MapsOptions {
     mapSize: o.mapSize as number,
   };
 }
+
+/** The options that shape the deconvnet projections; `explain` and `deconv` take them. */
+export function addDeconvOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--deconv-mode <mode>', 'deconvnet (Zeiler & Fergus), or guided (guided backpropagation)')
+        .choices(['deconvnet', 'guided'])
+        .default(DEFAULTS.deconvMode),
+    )
+    .addOption(
+      new Option('--unpool <kind>', 'max-unpooling: spread over the window (nearest), or to the forward maximum')
+        .choices(['nearest', 'switches'])
+        .default(DEFAULTS.deconvUnpool),
+    )
+    .option(
+      '--box-threshold <t>',
+      "a deconvnet box holds the pixels at least this fraction of the projection's strongest",
+      fraction,
+      DEFAULTS.boxThreshold,
+    );
+}
+
+/** Reads the parsed deconv options of a command. */
+export function deconvOptionsOf(o: Opts): DeconvOptions {
+  return {
+    mode: o.deconvMode as DeconvOptions['mode'],
+    unpool: o.unpool as DeconvOptions['unpool'],
+    boxThreshold: o.boxThreshold as number,
+  };
+}
+
+/** `--boxes`: what the report's overview draws. */
+export const boxesOption = () =>
+  new Option(
+    '--boxes <kind>',
+    "boxes the report's overview draws: the receptive field at each neuron's most active unit, or its deconvnet box",
+  )
+    .choices(['receptive-field', 'deconv'])
+    .default(DEFAULTS.boxes);
+
+/** The `--boxes` value of a command. */
+export const boxesOf = (o: Opts): BoxKind => o.boxes as BoxKind;
 
 /** The ablation settings of `explain --ablate [mode] --ablate-random N`, or undefined without `--ablate`. */
 export function ablateOf(o: Opts): AblateOptions | undefined {

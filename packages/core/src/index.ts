@@ -1,6 +1,7 @@
 export type { Table } from 'apache-arrow';
 export * from './atlas.js';
 export * from './config.js';
+export * from './deconv.js';
 export * from './errors.js';
 export * from './faithfulness.js';
 export * from './files.js';

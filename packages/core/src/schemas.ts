@@ -2,7 +2,19 @@
  * The Arrow schemas of every table that stages pass between them. One place, imported by all stages:
  * a column is renamed or retyped here or nowhere.
  */
-import { Bool, Dictionary, Field, FixedSizeList, Float32, Float64, Int32, Schema, Uint32, Utf8 } from 'apache-arrow';
+import {
+  Bool,
+  Dictionary,
+  Field,
+  FixedSizeList,
+  Float32,
+  Float64,
+  Int32,
+  List,
+  Schema,
+  Uint32,
+  Utf8,
+} from 'apache-arrow';
 
 /** Layer names repeat on every row: dictionary-encode them. */
 const layerField = () => new Field('layer', new Dictionary(new Utf8(), new Int32()), false);
@@ -100,6 +112,30 @@ export const neuronsSchema = new Schema([
   new Field('selected_precision', new Bool(), false),
   int32('global_rank_correlation', true),
   int32('global_rank_precision', true),
+]);
+
+/**
+ * `deconv.parquet`: one row per selected neuron, its deconvnet projection (Zeiler & Fergus 2014) onto the model
+ * input from its most active unit on the clean image, and the projection's box. The projection is stored inside
+ * its support (the smallest box holding every nonzero pixel; zero outside it), channel-major: C x rows x columns of
+ * that box, in the tensor's channel order, whatever the model's layout. An all-zero projection has null boxes and
+ * an empty list. Boxes are inclusive model-input pixels; the box threshold is in the metadata (`neuronscope.deconv`).
+ */
+export const deconvSchema = new Schema([
+  layerField(),
+  int32('layer_index'),
+  int32('channel'),
+  /** correlation, precision or both: the selection(s) the neuron belongs to. */
+  new Field('set', new Utf8(), false),
+  /** The unit (y * W + x) the projection started from: the most active on the clean image. */
+  int32('unit'),
+  /** Its clean activation (the projection's starting value). */
+  new Field('activation', new Float32(), false),
+  /** Where the projection is at least the threshold times its strongest pixel (|.| summed over channels). */
+  ...['box_top', 'box_left', 'box_bottom', 'box_right'].map((name) => int32(name, true)),
+  /** Where the projection is nonzero: the region `projection` holds. */
+  ...['support_top', 'support_left', 'support_bottom', 'support_right'].map((name) => int32(name, true)),
+  new Field('projection', new List(new Field('item', new Float32(), false)), false),
 ]);
 
 /** Key of the schema metadata entry that carries {@link OutputMoments} in the moments tables. */

@@ -2,6 +2,7 @@ import {
   type Data,
   Dictionary,
   FixedSizeList,
+  List,
   makeData,
   RecordBatch,
   Schema,
@@ -21,13 +22,20 @@ export type ColumnValues =
   | readonly (string | null)[]
   | readonly (boolean | null)[]
   /** A dictionary column: an index per row into `dictionary`. */
-  | { readonly indices: Int32Array; readonly dictionary: readonly string[] };
+  | { readonly indices: Int32Array; readonly dictionary: readonly string[] }
+  /** A variable-length list of float32: row i holds `values[offsets[i]..offsets[i + 1])` (`length + 1` offsets). */
+  | { readonly offsets: Int32Array; readonly values: Float32Array };
 
 function columnData(field: Schema['fields'][number], values: ColumnValues, length: number): Data {
   const type = field.type;
   if (type instanceof Dictionary) {
     const { indices, dictionary } = values as { indices: Int32Array; dictionary: string[] };
     return makeData({ type, length, data: indices, dictionary: vectorFromArray(dictionary, new Utf8()) });
+  }
+  if (type instanceof List && 'offsets' in (values as object)) {
+    const { offsets, values: flat } = values as { offsets: Int32Array; values: Float32Array };
+    const child = makeData({ type: type.children[0]!.type, length: flat.length, data: flat });
+    return makeData({ type, length, valueOffsets: offsets, child });
   }
   if (type instanceof FixedSizeList) {
     const flat = values as Float32Array;

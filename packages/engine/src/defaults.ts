@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { OutputModeSchema, UserError } from '@neuronscope/core';
+import { DEFAULT_BOX_THRESHOLD } from '@neuronscope/model';
 import { MAX_SAMPLES } from '@neuronscope/perturb';
 import { z } from 'zod';
 
@@ -31,6 +32,12 @@ export const DEFAULTS = {
   ablateRandom: 100,
   ablatePool: 'eligible',
   ablateBatchSize: 16,
+  deconvMode: 'deconvnet',
+  deconvUnpool: 'nearest',
+  /** A deconvnet box holds the pixels at least this fraction of the projection's strongest (|.| over channels). */
+  boxThreshold: DEFAULT_BOX_THRESHOLD,
+  /** The boxes the report's overview draws. */
+  boxes: 'receptive-field',
 } as const;
 
 /** Limits checked before anything runs: beyond them a run exhausts memory or time without telling. */
@@ -145,6 +152,22 @@ export const AblateOptionsSchema = z.object({
 });
 export type AblateOptions = z.input<typeof AblateOptionsSchema>;
 export type ResolvedAblateOptions = z.output<typeof AblateOptionsSchema>;
+
+/** The deconv stage: every selected neuron projected onto the input by a deconvnet, and its box. */
+export const DeconvOptionsSchema = z.object({
+  /** `deconvnet` (Zeiler & Fergus) or `guided` (guided backpropagation: also masked by the forward ReLUs). */
+  mode: z.enum(['deconvnet', 'guided']).default(DEFAULTS.deconvMode),
+  /** `nearest` spreads a pooled value over its window; `switches` puts it where the forward maximum was. */
+  unpool: z.enum(['nearest', 'switches']).default(DEFAULTS.deconvUnpool),
+  /** Fraction of the strongest pixel a pixel needs to be in the box. */
+  boxThreshold: z.number().min(0).max(1).default(DEFAULTS.boxThreshold),
+});
+export type DeconvOptions = z.input<typeof DeconvOptionsSchema>;
+export type ResolvedDeconvOptions = z.output<typeof DeconvOptionsSchema>;
+
+/** Which boxes the report's overview draws: the receptive fields' (exact geometry) or the deconvnet's. */
+export const BoxesSchema = z.enum(['receptive-field', 'deconv']).default(DEFAULTS.boxes);
+export type BoxKind = z.output<typeof BoxesSchema>;
 
 /** `topK` → `--top-k`: an option as the command line spells it (the API's names are the same words). */
 const flag = (path: readonly PropertyKey[]) =>

@@ -9,12 +9,15 @@ import { type InputTensor, type RunConfig, type Summary, type Table, UserError }
 import type { ChannelMetrics } from '@neuronscope/metrics';
 import { type AblationResult, runAblation } from './ablate.js';
 import { ContentCache, defaultCacheDir } from './cache.js';
+import { computeProjections, NeuronProjector, type Projections } from './deconv.js';
 import {
   type AblateOptions,
   AblateOptionsSchema,
   type AnalysisOptions,
   AnalysisOptionsSchema,
   DEFAULTS,
+  type DeconvOptions,
+  DeconvOptionsSchema,
   type ExplainerOptions,
   ExplainerOptionsSchema,
   type MapsOptions,
@@ -93,10 +96,16 @@ export class Explainer {
     this.cache = options.cache ? new ContentCache(options.cacheDir ?? defaultCacheDir(), log) : null;
   }
 
+  /** The input tensor's geometry, as this explainer's preprocessing makes it. */
+  get inputGeometry(): Pick<InputTensor, 'layout' | 'channels' | 'height' | 'width'> {
+    const [height, width] = this.context.preprocessing.size;
+    const { layout, grayscale } = this.context.preprocessing;
+    return { layout, channels: grayscale ? 1 : 3, height, width };
+  }
+
   /** The explainer's pool, created (and its sessions opened) on first use. */
   get pool(): ExtractionPool {
     if (!this.poolInstance) {
-      const [height, width] = this.context.preprocessing.size;
       this.poolInstance = new ExtractionPool({
         model: this.context.model.bytes,
         inputName: this.context.model.inputName,
@@ -105,12 +114,7 @@ export class Explainer {
         layers: this.context.layers,
         output: this.options.output,
         batchSize: this.batchSize,
-        input: {
-          layout: this.context.preprocessing.layout,
-          channels: this.context.preprocessing.grayscale ? 1 : 3,
-          height,
-          width,
-        },
+        input: this.inputGeometry,
         ...(this.options.workers ? { workers: this.options.workers } : {}),
         ...(this.options.threads ? { threads: this.options.threads } : {}),
       });
@@ -202,6 +206,33 @@ export class Explainer {
   ): Promise<HeatMaps> {
     const opts = parseOptions(MapsOptionsSchema, options, 'maps options');
     return computeHeatMaps(this, { ...run, input: run.input.tensor }, opts, { ...call, log: this.log });
+  }
+
+  /**
+   * The deconvnet projection of every selected neuron of the explanation onto its input, from the neuron's most
+   * active unit on the clean image, and its box (see `deconv.ts`); a layer with an operator the deconvnet cannot
+   * invert is skipped with a warning and recorded in the result's metadata.
+   */
+  deconv(
+    run: Pick<Explanation, 'id' | 'config' | 'summary' | 'metrics'> & { input: { tensor: InputTensor } },
+    options: DeconvOptions = {},
+  ): Promise<Projections> {
+    const opts = parseOptions(DeconvOptionsSchema, options, 'deconv options');
+    const call = {
+      cache: this.cache,
+      log: this.log,
+      ...(this.options.threads ? { threads: this.options.threads } : {}),
+    };
+    return computeProjections(this.context.model, { ...run, input: run.input.tensor }, opts, call);
+  }
+
+  /**
+   * Deconvnets of this model's layers for inputs as this explainer loads them, kept until the projector's
+   * `release()`: projects any neurons of any images (the tools' batch use of what {@link deconv} does per run).
+   */
+  projector(options: DeconvOptions = {}): NeuronProjector {
+    const opts = parseOptions(DeconvOptionsSchema, options, 'deconv options');
+    return new NeuronProjector(this.context.model, this.inputGeometry, opts, this.options.threads);
   }
 
   /** The ablation test of the explanation's selections (see `ablate.ts`). */

@@ -23,6 +23,8 @@ export const RUN_FILES = {
   /** maps: deletion and insertion curves of the output's RISE map and of random maps. */
   faithfulness: 'faithfulness.parquet',
   ablation: 'ablation.parquet',
+  /** deconv: the selected neurons' deconvnet projections onto the input and their boxes. */
+  deconv: 'deconv.parquet',
   report: 'report.html',
 } as const;
 

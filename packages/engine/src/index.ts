@@ -7,13 +7,24 @@
 export { type AblationResult, percentileRank, randomSets, TIE_TOLERANCE } from './ablate.js';
 export { type CacheEntryInfo, ContentCache, defaultCacheDir } from './cache.js';
 export { classChannelNames } from './class-names.js';
+export {
+  type LayerNeuron,
+  type LayerProjections,
+  NeuronProjector,
+  type Projections,
+  writeProjections,
+} from './deconv.js';
 export { DEFAULT_MODEL_DIR, type DefaultModel, defaultModel } from './default-model.js';
 export {
   type AblateOptions,
   AblateOptionsSchema,
   type AnalysisOptions,
   AnalysisOptionsSchema,
+  BoxesSchema,
+  type BoxKind,
   DEFAULTS,
+  type DeconvOptions,
+  DeconvOptionsSchema,
   type ExplainerOptions,
   ExplainerOptionsSchema,
   type MapsOptions,
@@ -66,6 +77,7 @@ export {
 } from './run-folder.js';
 export {
   ablateStage,
+  deconvStage,
   type ExplainFolderOptions,
   type ExplainFolderResult,
   type ExtractStageOptions,

@@ -12,10 +12,12 @@ import {
   type LayerInfo,
   makeDirs,
   numericColumn,
+  readDeconvTable,
   readFaithfulnessTable,
   readMapsTable,
   type Summary,
   type Table,
+  UserError,
   writeFileAtomic,
 } from '@neuronscope/core';
 import type { ChannelMetrics } from '@neuronscope/metrics';
@@ -37,6 +39,7 @@ import {
 } from '@neuronscope/report';
 import { atlasLink } from './atlas-link.js';
 import { classChannelNames } from './class-names.js';
+import { BoxesSchema, type BoxKind, DEFAULTS, parseOptions } from './defaults.js';
 import { runFile } from './files.js';
 import { selectedNeurons } from './maps.js';
 import { readExtracted, readNeurons, readRunConfig, readRunTable, readSummary } from './run-folder.js';
@@ -69,6 +72,52 @@ async function runModel(summary: Summary): Promise<{ model: LoadedModel | null; 
   if (model.sha256 !== run.model.sha256)
     return { model: null, note: `No boxes: ${run.model.path} changed since the run.` };
   return { model };
+}
+
+/** The projections of the run folder (and their boxes on the photo), or a note saying why there are none. */
+async function deconvProjections(
+  dir: string,
+  id: string,
+  summary: Summary,
+  fieldBoxes: readonly NeuronBox[],
+): Promise<{ deconv?: VisualInput['deconv']; boxes?: NeuronBox[]; note?: string }> {
+  if (!(await exists(runFile(dir, 'deconv')))) {
+    return {
+      note: "No deconvnet projections: run 'neuronscope deconv --out <run directory>', then 'neuronscope report'.",
+    };
+  }
+  const { rows, meta } = readDeconvTable(await readRunTable(dir, 'deconv', id, 'deconv'), runFile(dir, 'deconv'));
+  const projected = new Set(rows.map((r) => `${r.layerIndex}:${r.channel}`));
+  const skipped = new Set(meta.skipped.map((s) => s.layerIndex));
+  const missing = selectedNeurons(summary).filter(
+    (n) => !projected.has(`${n.layerIndex}:${n.channel}`) && !skipped.has(n.layerIndex),
+  ).length;
+  const notes = [
+    ...(meta.skipped.length
+      ? [
+          `No projection for ${meta.skipped.length} layer(s): ${meta.skipped[0]!.reason}${meta.skipped.length > 1 ? ', ...' : ''}`,
+        ]
+      : []),
+    ...(missing
+      ? [
+          `${missing} selected neurons have no projection (the selection changed since the deconv stage): run neuronscope deconv again.`,
+        ]
+      : []),
+  ];
+  const fields = new Map(fieldBoxes.map((b) => [`${b.layerIndex}:${b.channel}`, b.field]));
+  const layerWidth = new Map(summary.run.layers.map((l) => [l.layerIndex, l.width]));
+  const { run } = summary;
+  const boxes = rows.flatMap((r): NeuronBox[] => {
+    if (!r.box) return [];
+    const size: [number, number] = [r.box.bottom - r.box.top + 1, r.box.right - r.box.left + 1];
+    const field = fields.get(`${r.layerIndex}:${r.channel}`) ?? { size, jump: [1, 1], global: false };
+    const w = layerWidth.get(r.layerIndex) ?? 1;
+    const imageRect = inputToImage(r.box, run.preprocessing, run.image.width, run.image.height);
+    const { layer, layerIndex, channel, set, activation } = r;
+    const unit = { y: Math.floor(r.unit / w), x: r.unit % w };
+    return [{ layer, layerIndex, channel, set, activation, kind: 'deconv', unit, field, inputBox: r.box, imageRect }];
+  });
+  return { deconv: { meta, rows }, boxes, ...(notes.length ? { note: notes.join(' ') } : {}) };
 }
 
 /** The receptive-field box of every selected neuron at its most active unit on the clean input. */
@@ -178,12 +227,19 @@ export async function gatherVisual(
   summary: Summary,
   metrics: ChannelMetrics,
   outputs: Table,
-  opts: { atlas?: string } = {},
+  opts: { atlas?: string; boxes?: BoxKind } = {},
 ): Promise<VisualInput> {
   const notes: Record<string, string> = {};
   const { model, note: modelNote } = await runModel(summary);
   const { boxes, note } = model ? neuronBoxes(summary, metrics, model) : { boxes: undefined, note: modelNote };
   if (note) notes.boxes = note;
+  const projections = await deconvProjections(dir, id, summary, boxes ?? []);
+  if (projections.note) notes.deconv = projections.note;
+  if (opts.boxes === 'deconv' && !projections.deconv) {
+    throw new UserError(
+      `--boxes deconv: ${runFile(dir, 'deconv')} not found: run 'neuronscope deconv --out ${dir}' first`,
+    );
+  }
   const names = model
     ? await classChannelNames(model, summary.run.layers, summary.run.preprocessing, summary.run.labels)
     : new Map<number, readonly string[]>();
@@ -219,6 +275,8 @@ export async function gatherVisual(
   }
   return {
     ...(boxes ? { boxes } : {}),
+    ...(projections.deconv ? { deconv: projections.deconv, deconvBoxes: projections.boxes ?? [] } : {}),
+    overviewBoxes: opts.boxes ?? DEFAULTS.boxes,
     inputRect,
     ...(maps.maps ? { maps: maps.maps } : {}),
     outputs: byCopy,
@@ -236,6 +294,8 @@ export interface ReportOptions {
   figures?: string;
   /** A dataset atlas of the same model (its `atlas.html`, or the sweep folder holding it): cards link to it. */
   atlas?: string;
+  /** The boxes the overview draws: the receptive fields' (default) or the deconvnet's (needs `deconv.parquet`). */
+  boxes?: BoxKind;
 }
 
 /** Writes `report.html` of a run folder (and the figures); returns the report's path and the figures written. */
@@ -247,7 +307,11 @@ export async function writeReport(
   const summary = await readSummary(dir, id);
   const neurons = await readNeurons(dir, id, summary);
   const { metrics, outputs } = await readExtracted(dir, config, id);
-  const visual = await gatherVisual(dir, id, summary, metrics, outputs, opts.atlas ? { atlas: opts.atlas } : {});
+  const boxes = parseOptions(BoxesSchema, opts.boxes, 'boxes');
+  const visual = await gatherVisual(dir, id, summary, metrics, outputs, {
+    boxes,
+    ...(opts.atlas ? { atlas: opts.atlas } : {}),
+  });
   const ctx = await reportContext({ summary, imagePath: summary.run.image.path ?? '', neurons, visual });
   const path = runFile(dir, 'report');
   await writeFileAtomic(path, renderHtml(ctx));

@@ -143,7 +143,7 @@ async function saveInput(input: LoadedInput, dir: string): Promise<string> {
 /**
  * Writes an explanation into `dir` as a run folder: `run.json`, `perturbations.parquet`, the extract stage's
  * tables, `neurons.parquet` and `summary.json` (an image given in memory is saved beside them as `image.*`).
- * Files of the downstream stages (maps, ablation, report) left by an earlier run are removed. Returns the
+ * Files of the downstream stages (maps, deconv, ablation, report) left by an earlier run are removed. Returns the
  * summary as written (its image path set).
  */
 export async function writeRun(explanation: Explanation, dir: string): Promise<Summary> {
@@ -155,7 +155,7 @@ export async function writeRun(explanation: Explanation, dir: string): Promise<S
     config = { ...config, image: { ...config.image, path: input.path ?? (await saveInput(input, dir)) } };
   }
   if (runId(config) !== explanation.id) throw new Error('writeRun: the run configuration does not match its id');
-  for (const name of ['maps', 'ablation', 'report', ...EXTRACT_FILES] as const) {
+  for (const name of ['maps', 'faithfulness', 'deconv', 'ablation', 'report', ...EXTRACT_FILES] as const) {
     if (!explanation.files.has(name as ExtractFile)) await rm(runFile(dir, name), { force: true });
   }
   await writeFileAtomic(

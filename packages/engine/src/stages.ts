@@ -16,11 +16,16 @@ import {
 } from '@neuronscope/core';
 import { describeOutputKind, loadModel, modelClassCount } from '@neuronscope/model';
 import { perturbationTable } from '@neuronscope/perturb';
+import { writeProjections } from './deconv.js';
 import {
   type AblateOptions,
   AblateOptionsSchema,
   type AnalysisOptions,
   AnalysisOptionsSchema,
+  BoxesSchema,
+  type BoxKind,
+  type DeconvOptions,
+  DeconvOptionsSchema,
   type ExplainerOptions,
   ExplainerOptionsSchema,
   type MapsOptions,
@@ -229,6 +234,37 @@ export async function mapsStage(
   }
 }
 
+/**
+ * The `deconv` stage: the deconvnet projection of every selected neuron and its box; writes `deconv.parquet`. A
+ * layer the deconvnet cannot invert is skipped with a warning; when no layer can be, it is a one-line error and
+ * nothing is written.
+ */
+export async function deconvStage(
+  dir: string,
+  opts: DeconvOptions & RuntimeOptions,
+  log: Log,
+): Promise<{ projections: number; skipped: number; fromCache: boolean; seconds: number }> {
+  const { mode, unpool, boxThreshold, ...runtime } = opts;
+  const deconv = parseOptions(DeconvOptionsSchema, { mode, unpool, boxThreshold }, 'deconv options');
+  const { config, id } = await readRunConfig(dir);
+  const summary = await readSummary(dir, id);
+  const { metrics } = await readExtracted(dir, config, id);
+  const input = await inputOf(config);
+  const explainer = await explainerOf(config, runtime, log);
+  try {
+    const result = await explainer.deconv({ id, config, summary, metrics, input }, deconv);
+    const { skipped } = result.meta;
+    if (result.rows.length === 0 && skipped.length > 0) {
+      throw new UserError(`no layer can be projected by the deconvnet: ${skipped[0]!.reason}`);
+    }
+    await writeProjections(dir, result);
+    const counts = { projections: result.rows.length, skipped: skipped.length };
+    return { ...counts, fromCache: result.fromCache, seconds: result.seconds };
+  } finally {
+    await explainer.close();
+  }
+}
+
 /** The `ablate` stage: the ablation test; writes `ablation.parquet` and the summary's `ablation` section. */
 export async function ablateStage(
   dir: string,
@@ -268,6 +304,10 @@ export interface ExplainFolderOptions extends ExplainerOptions, AnalysisOptions 
   maps?: MapsOptions;
   /** The ablation test, when given. */
   ablate?: AblateOptions;
+  /** The deconv stage's settings (run by default); `false` skips it. */
+  deconv?: DeconvOptions | false;
+  /** The boxes the report's overview draws (`deconv` needs the deconv stage). */
+  boxes?: BoxKind;
   /** Also write every figure of the report as SVG and PNG here. */
   figures?: string;
 }
@@ -285,10 +325,14 @@ export interface ExplainFolderResult {
  * explainer. Every option is checked before anything is written.
  */
 export async function explainToFolder(opts: ExplainFolderOptions, log: Log = silentLog): Promise<ExplainFolderResult> {
-  const { image, out, maps, ablate, figures, ...rest } = opts;
+  const { image, out, maps, ablate, figures, deconv, boxes, ...rest } = opts;
   const analysis = parseOptions(AnalysisOptionsSchema, rest, 'options');
   const mapsOptions = parseOptions(MapsOptionsSchema, maps ?? { masks: 0 }, 'maps options');
   const ablateOptions = ablate ? parseOptions(AblateOptionsSchema, ablate, 'ablate options') : null;
+  const deconvOptions = deconv === false ? null : parseOptions(DeconvOptionsSchema, deconv ?? {}, 'deconv options');
+  const boxKind = parseOptions(BoxesSchema, boxes, 'boxes');
+  if (boxKind === 'deconv' && !deconvOptions)
+    throw new UserError('--boxes deconv needs the deconv stage: drop --no-deconv');
   const explainer = await createExplainer(rest, (m) => log.info(m));
   let created: string | undefined;
   let written = false;
@@ -311,13 +355,14 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
     const summary = await writeRun(explanation, out);
     const run = { ...explanation, summary, config: summary.run };
     const final = ablateOptions ? await ablateInto(explainer, run, ablateOptions, out, log) : summary;
+    if (deconvOptions) await writeProjections(out, await explainer.deconv(run, deconvOptions));
     if (mapsOptions.masks > 0) {
       const result = await withProgress(log, 'maps', (update) =>
         explainer.heatMaps(run, mapsOptions, { onProgress: update }),
       );
       await writeHeatMaps(out, result);
     }
-    const report = await writeReport(out, figures ? { figures } : {});
+    const report = await writeReport(out, { boxes: boxKind, ...(figures ? { figures } : {}) });
     if (figures) log.info(`report: ${report.figures} figures (SVG and PNG) in ${figures}`);
     return { summary: final, reportPath: report.path, fromCache: explanation.fromCache, id: runId(final.run) };
   } catch (err) {

@@ -121,3 +121,23 @@ export function ablationWords(ctx: ReportContext, layerIndex: number, channel: n
         : 'does not move the output';
   return `Switched off alone: ${change}: it ${verdict}.`;
 }
+
+/** The card's sentence on the neuron's deconvnet projection: how large its box is against its receptive field. */
+export function projectionWords(ctx: ReportContext, layerIndex: number, channel: number, box: NeuronBox | undefined) {
+  const projections = ctx.visual.projections;
+  const skipped = projections?.meta.skipped.find((s) => s.layerIndex === layerIndex);
+  if (!projections) return '';
+  if (skipped) return `No deconvnet projection: ${escapeHtml(skipped.reason)}.`;
+  const p = projections.byNeuron.get(`${layerIndex}:${channel}`);
+  if (!p) return '';
+  const b = p.row.box;
+  if (!b) return 'Its deconvnet projection is zero everywhere (nothing reaches the input).';
+  const [w, h] = [b.right - b.left + 1, b.bottom - b.top + 1];
+  const threshold = `${Number((projections.meta.boxThreshold * 100).toFixed(1))}%`;
+  const [H, W] = ctx.summary.run.preprocessing.size;
+  const field = box && !box.field.global ? Math.min(box.field.size[0], H) * Math.min(box.field.size[1], W) : H * W;
+  return (
+    `Deconvnet projection: at least ${threshold} of its peak within ${w}×${h} px ` +
+    `(${percent((w * h) / field)} of ${box && !box.field.global ? 'its receptive field' : 'the input'}).`
+  );
+}

@@ -15,6 +15,7 @@ import {
   type OverlayImages,
   patchSvg,
 } from './overlays.js';
+import { projectionSvg } from './projections.js';
 import type { NeuronBox } from './visual.js';
 import { neuronKey } from './visual-context.js';
 
@@ -82,7 +83,7 @@ function depthMosaicSvg(ctx: ReportContext, which: 'correlation' | 'precision'):
   const v = ctx.visual;
   const boxes = ctx.summary.layers.flatMap((l) =>
     (which === 'correlation' ? l.byCorrelation : l.byPrecision).flatMap((n) => {
-      const b = v.boxesByLayer.get(l.layerIndex)?.find((x) => x.channel === n.channel);
+      const b = v.overview.boxesByLayer.get(l.layerIndex)?.find((x) => x.channel === n.channel);
       return b && b.activation > 0 ? [b] : [];
     }),
   );
@@ -120,15 +121,31 @@ function photoImage(images: OverlayImages): string {
   );
 }
 
+/** A layer's deconvnet projections in a grid (those that reach the input), or null when it has none. */
+function projectionGrid(ctx: ReportContext, layerIndex: number, channels: readonly number[]): string | null {
+  const v = ctx.visual;
+  const color = depthColor(depth(layerIndex, ...v.layerRange));
+  const tiles = channels.flatMap((c) => {
+    const p = v.projections?.byNeuron.get(neuronKey(layerIndex, c));
+    if (!p?.row.box) return [];
+    const b = p.row.box;
+    const caption = `channel ${c}: ${b.right - b.left + 1}×${b.bottom - b.top + 1} px`;
+    return [{ svg: projectionSvg(p, color, `channel ${c}`), caption }];
+  });
+  if (tiles.length === 0) return null;
+  const layer = ctx.summary.layers.find((l) => l.layerIndex === layerIndex)?.layer ?? '';
+  return grid(tiles, 160, 160, `Layer ${layerIndex} ${escapeHtml(layer)}: deconvnet projections`);
+}
+
 /** The SVG of every figure of a report, by name (no PNG yet). */
 export function figureSvgs(ctx: ReportContext): { name: string; svg: string }[] {
   const v = ctx.visual;
   const out: { name: string; svg: string }[] = [];
   for (const chart of Object.values(v.charts)) if (chart) out.push({ name: chart.name, svg: chart.svg });
   const { photoWidth: W, photoHeight: H } = v.images;
-  if (v.boxes.length) {
+  if (v.overview.boxes.length) {
     for (const which of ['correlation', 'precision'] as const) {
-      const boxes = v.boxes.filter((b) => b.set === which || b.set === 'both');
+      const boxes = v.overview.boxes.filter((b) => b.set === which || b.set === 'both');
       const svg = depthBoxesSvg(v.images, boxes, v.layerRange, `boxes selected by ${which}`, 'inline');
       out.push({ name: `boxes-${which}`, svg: sized(svg, W, H) });
       const mosaic = depthMosaicSvg(ctx, which);
@@ -174,6 +191,8 @@ export function figureSvgs(ctx: ReportContext): { name: string; svg: string }[] 
         });
       }
     }
+    const projections = projectionGrid(ctx, s.layerIndex, channels);
+    if (projections) out.push({ name: `${stem}-deconv`, svg: projections });
     if (boxes.length) {
       const tiles = channels.flatMap((c) => {
         const b = boxOf.get(c);

@@ -116,9 +116,14 @@ const SET_WORDS: Record<NeuronSet, string> = {
 
 function boxTitle(b: NeuronBox): string {
   const [h, w] = b.field.size;
+  const i = b.inputBox;
+  const what =
+    b.kind === 'deconv'
+      ? `deconvnet box ${i.right - i.left + 1}×${i.bottom - i.top + 1} px of the input`
+      : `receptive field ${w}×${h} px of the input`;
   return escapeHtml(
     `layer ${b.layerIndex} ${b.layer}, channel ${b.channel} (${SET_WORDS[b.set]}): unit (${b.unit.y}, ${b.unit.x}), ` +
-      `receptive field ${w}×${h} px of the input, clean activation ${b.activation.toPrecision(3)}`,
+      `${what}, clean activation ${b.activation.toPrecision(3)}`,
   );
 }
 
@@ -224,7 +229,7 @@ export function patchSvg(images: OverlayImages, box: NeuronBox, mode: ImageMode 
 }
 
 /** A square window around `r`, at least `minShare` of the picture's shorter side, clipped to the picture. */
-function windowAround(r: Rect, W: number, H: number, minShare: number): Rect {
+export function windowAround(r: Rect, W: number, H: number, minShare: number): Rect {
   const side = Math.min(Math.max(r.width, r.height, minShare * Math.min(W, H)), Math.max(W, H));
   const width = Math.min(side, W);
   const height = Math.min(side, H);
@@ -234,7 +239,7 @@ function windowAround(r: Rect, W: number, H: number, minShare: number): Rect {
 }
 
 /** `r` outlined in `color` over a light halo, when it is noticeably smaller than the window showing it. */
-function fieldOutline(r: Rect, view: Rect, color: string): string {
+export function fieldOutline(r: Rect, view: Rect, color: string): string {
   if (r.width >= view.width * 0.92 && r.height >= view.height * 0.92) return '';
   const w = Math.max(view.width, view.height) / 40;
   const geometry = `x="${r.x.toFixed(1)}" y="${r.y.toFixed(1)}" width="${r.width.toFixed(1)}" height="${r.height.toFixed(1)}"`;
@@ -272,7 +277,8 @@ export function contextPatchSvg(
   mode: ImageMode = 'reference',
 ): string {
   const size = { width: images.photoWidth, height: images.photoHeight };
-  const label = `photo around the receptive field of layer ${box.layerIndex} channel ${box.channel}`;
+  const around = box.kind === 'deconv' ? 'deconvnet box' : 'receptive field';
+  const label = `photo around the ${around} of layer ${box.layerIndex} channel ${box.channel}`;
   return cropSvg(picture(images, 'photo', mode), size, box.imageRect, color, minShare, label);
 }
 

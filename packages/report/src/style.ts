@@ -115,12 +115,13 @@ button{font:inherit;cursor:pointer}
 .layer-visual figure.layer-boxes{flex:0 1 320px}
 figure.layer-boxes svg{width:100%;border:1px solid var(--line)}
 .cards{display:flex;flex-wrap:wrap;gap:10px;flex:1 1 540px;align-content:flex-start}
-article.card{width:262px;margin:0;padding:6px;border:1px solid var(--line);border-top:4px solid var(--line);border-radius:4px;background:#fff;scroll-margin-top:8px}
+article.card{width:300px;margin:0;padding:6px;border:1px solid var(--line);border-top:4px solid var(--line);border-radius:4px;background:#fff;scroll-margin-top:8px}
 article.card:target,article.card:focus{outline:3px solid var(--fg);outline-offset:2px}
 article.card.corr{border-top-color:var(--corr)}article.card.prec{border-top-color:var(--prec)}article.card.both{border-top-color:var(--both)}
 article.card h4{border:0;padding:0;margin:.35rem 0 .2rem;font-size:.9rem}
 article.card p{font-size:.8rem;line-height:1.4;margin:.2rem 0}
 .card-images{display:grid;grid-template-columns:1fr 1fr;gap:4px}
+.card-images.three{grid-template-columns:1fr 1fr 1fr}
 .card-images svg.patch{image-rendering:pixelated}
 .card-images svg,.card-images .placeholder{width:100%;aspect-ratio:1/1;height:auto;display:block;background:var(--soft)}
 .placeholder{display:flex!important;align-items:center;justify-content:center;text-align:center;font-size:.75rem;color:var(--muted);padding:4px}

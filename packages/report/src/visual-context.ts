@@ -20,7 +20,8 @@ import {
 import { outputName } from './context.js';
 import type { NeuronsTable } from './neurons.js';
 import { chanceLevel, type HeatImage, type OverlayImages, pearsonImage, saliencyImage } from './overlays.js';
-import type { NeuronBox, Rect, VisualInput } from './visual.js';
+import { type RenderedProjection, renderProjection } from './projections.js';
+import type { BoxKind, NeuronBox, Rect, VisualInput } from './visual.js';
 
 /** A chart ready for the page and for a figure file. */
 export interface Chart {
@@ -40,6 +41,17 @@ export interface VisualContext {
   readonly images: OverlayImages;
   readonly boxes: readonly NeuronBox[];
   readonly boxesByLayer: ReadonlyMap<number, readonly NeuronBox[]>;
+  /** The boxes the overview draws (receptive fields, or deconvnet boxes with `--boxes deconv`), grouped by layer. */
+  readonly overview: {
+    readonly kind: BoxKind;
+    readonly boxes: readonly NeuronBox[];
+    readonly boxesByLayer: ReadonlyMap<number, readonly NeuronBox[]>;
+  };
+  /** The deconvnet projections by `layerIndex:channel`, drawn; null without `deconv.parquet`. */
+  readonly projections: {
+    readonly meta: NonNullable<VisualInput['deconv']>['meta'];
+    readonly byNeuron: ReadonlyMap<string, RenderedProjection>;
+  } | null;
   /** First and last layer index of the run (for the depth colours). */
   readonly layerRange: [number, number];
   readonly inputRect: Rect | null;
@@ -156,6 +168,25 @@ function curveRows(points: NonNullable<VisualInput['faithfulness']>['points']): 
   }));
 }
 
+/** Boxes grouped by layer index, in their order. */
+function byLayer(boxes: readonly NeuronBox[]): Map<number, NeuronBox[]> {
+  const grouped = new Map<number, NeuronBox[]>();
+  for (const b of boxes) {
+    const list = grouped.get(b.layerIndex);
+    if (list) list.push(b);
+    else grouped.set(b.layerIndex, [b]);
+  }
+  return grouped;
+}
+
+/** Every projection of the run drawn, by neuron. */
+async function renderProjections(summary: Summary, deconv: NonNullable<VisualInput['deconv']>) {
+  const drawn = await Promise.all(
+    deconv.rows.map((row) => renderProjection(row, deconv.meta, summary.run.preprocessing)),
+  );
+  return { meta: deconv.meta, byNeuron: new Map(drawn.map((p) => [neuronKey(p.row.layerIndex, p.row.channel), p])) };
+}
+
 /** Prepares the visual context of a report. */
 export async function buildVisualContext(
   summary: Summary,
@@ -164,17 +195,15 @@ export async function buildVisualContext(
   images: OverlayImages,
 ): Promise<VisualContext> {
   const boxes = input.boxes ?? [];
-  const boxesByLayer = new Map<number, NeuronBox[]>();
-  for (const b of boxes) {
-    const list = boxesByLayer.get(b.layerIndex);
-    if (list) list.push(b);
-    else boxesByLayer.set(b.layerIndex, [b]);
-  }
+  const boxesByLayer = byLayer(boxes);
+  const kind = input.overviewBoxes ?? 'receptive-field';
+  const overviewBoxes = kind === 'deconv' ? (input.deconvBoxes ?? []) : boxes;
+  const overview = { kind, boxes: overviewBoxes, boxesByLayer: byLayer(overviewBoxes) };
   const indices = summary.run.layers.map((l) => l.layerIndex);
   const layerRange: [number, number] = [Math.min(...indices), Math.max(...indices)];
   const scatter = neurons ? scatterPoints(neurons) : null;
   const topK = summary.stats.topK;
-  const [scatterSvg, overlapSvg, countsSvg, outputSvg, stabilitySvg, maps] = await Promise.all([
+  const [scatterSvg, overlapSvg, countsSvg, outputSvg, stabilitySvg, maps, projections] = await Promise.all([
     scatter ? renderChart(scatterSpec(scatter.points), 'correlation against precision for every channel') : null,
     renderChart(overlapSpec(overlapRows(summary)), 'overlap of the two selections per layer'),
     renderChart(countsSpec(countRows(summary)), 'channels and eligible channels per layer'),
@@ -194,6 +223,7 @@ export async function buildVisualContext(
       ? renderChart(stabilitySpec(input.stability, topK), 'stability of the top-k sets as N grows')
       : null,
     input.maps ? renderMaps(input.maps) : null,
+    input.deconv ? renderProjections(summary, input.deconv) : null,
   ]);
   const faithfulnessSvg = input.faithfulness
     ? await renderChart(
@@ -206,6 +236,8 @@ export async function buildVisualContext(
     images,
     boxes,
     boxesByLayer,
+    overview,
+    projections,
     layerRange,
     inputRect: input.inputRect ?? null,
     maps,

@@ -3,7 +3,14 @@
  * its resampling heat map, the output over the copies and the stability of the selections. The CLI gathers it
  * from the run's tables and the model graph; every part is optional and the report says what is missing.
  */
-import type { CurvePoint, FaithfulnessMetadata, MapRow, MapsMetadata } from '@neuronscope/core';
+import type {
+  CurvePoint,
+  DeconvMetadata,
+  DeconvRow,
+  FaithfulnessMetadata,
+  MapRow,
+  MapsMetadata,
+} from '@neuronscope/core';
 
 /** Which selection a neuron belongs to. */
 export type NeuronSet = 'correlation' | 'precision' | 'both';
@@ -24,8 +31,16 @@ export interface InputBox {
   readonly right: number;
 }
 
-/** A selected neuron's receptive-field box at its unit of highest activation on the clean input. */
+/** Where a box comes from: the receptive field's geometry, or where the deconvnet projection is strong. */
+export type BoxKind = 'receptive-field' | 'deconv';
+
+/**
+ * A selected neuron's box at its unit of highest activation on the clean input: its receptive field (the default),
+ * or with `kind: 'deconv'` the box of its deconvnet projection (`field` then is still its receptive field).
+ */
 export interface NeuronBox {
+  /** Default `receptive-field`. */
+  readonly kind?: BoxKind;
   readonly layer: string;
   readonly layerIndex: number;
   readonly channel: number;
@@ -55,6 +70,12 @@ export interface VisualInput {
   readonly boxes?: readonly NeuronBox[];
   /** Where the model input lies in the original image (the crop undone): the whole input as a rectangle. */
   readonly inputRect?: Rect;
+  /** The run's `deconv.parquet`: the selected neurons' deconvnet projections onto the input and their boxes. */
+  readonly deconv?: { readonly meta: DeconvMetadata; readonly rows: readonly DeconvRow[] };
+  /** The deconvnet boxes on the photo (one per neuron whose projection is not all zero). */
+  readonly deconvBoxes?: readonly NeuronBox[];
+  /** The boxes the overview draws (its figure, mosaic and exported figures); default `receptive-field`. */
+  readonly overviewBoxes?: BoxKind;
   /** The run's `maps.parquet`: heat maps of the selected neurons and the output. */
   readonly maps?: { readonly meta: MapsMetadata; readonly rows: readonly MapRow[] };
   /** The output y of every copy, in copy order (`outputs.parquet`), and each copy's top-1 class. */
@@ -72,7 +93,7 @@ export interface VisualInput {
   readonly atlas?: AtlasLink;
   /** Why a part is missing, shown where it would be (e.g. "run neuronscope maps"). */
   readonly notes?: Readonly<
-    Partial<Record<'boxes' | 'maps' | 'outputs' | 'stability' | 'faithfulness' | 'atlas', string>>
+    Partial<Record<'boxes' | 'deconv' | 'maps' | 'outputs' | 'stability' | 'faithfulness' | 'atlas', string>>
   >;
 }
 

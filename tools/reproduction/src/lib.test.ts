@@ -2,9 +2,11 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AblationLayer, AblationSummary } from '@neuronscope/core';
+import { createDeconv, loadImage, loadModel, resolvePreprocessing } from '@neuronscope/model';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { buildModel, floatInitializer, valueInfo } from '../../../packages/model/test/fixtures.js';
+import { type DeconvBoxRun, deconvBoxes } from './deconv-boxes.js';
 import {
   ablationMarkdown,
   ablationTable,
@@ -142,7 +144,7 @@ describe('statistics of the reproduction tools', () => {
 });
 
 describe('fashion-select on a tiny model', () => {
-  it('selects neurons on every checkpoint and image and writes selections.json', async () => {
+  it('selects neurons on every checkpoint and image and writes selections.json, then their deconvnet boxes', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ns-repro-'));
     await mkdir(join(dir, 'checkpoints'));
     await mkdir(join(dir, 'images'));
@@ -213,5 +215,40 @@ describe('fashion-select on a tiny model', () => {
       expect(r.overlap).toBeLessThanOrEqual(0.5);
     }
     expect(lines).toHaveLength(2);
+
+    // The deconvnet boxes of every selected neuron, as a separate call of the model package's deconvnet gives them.
+    const boxesPath = await deconvBoxes(dir, { size: [8, 8] });
+    const boxes = JSON.parse(await readFile(boxesPath, 'utf8')) as { runs: DeconvBoxRun[]; boxThreshold: number };
+    expect(boxes.boxThreshold).toBe(0.1);
+    expect(boxes.runs.map((r) => [r.epoch, r.image])).toEqual(out.runs.map((r) => [r.epoch, r.image]));
+    let drawn = 0;
+    for (const [i, run] of boxes.runs.entries()) {
+      const model = await loadModel(join(dir, 'checkpoints', `epoch-${run.epoch}.onnx`));
+      const { tensor } = await loadImage(
+        join(dir, run.image),
+        resolvePreprocessing({ preset: 'none', grayscale: true, size: [8, 8] }, model),
+      );
+      for (const [k, l] of run.layers.entries()) {
+        const selected = out.runs[i]!.layers[k]!;
+        const channels = [...new Set([...selected.byCorrelation, ...selected.byPrecision])];
+        expect(l.neurons.map((n) => n.channel).sort()).toEqual(channels.sort());
+        const deconv = await createDeconv(model, { layer: l.layer });
+        const theirs = await deconv.project(
+          tensor,
+          l.neurons.map((n) => ({ channel: n.channel })),
+        );
+        await deconv.release();
+        l.neurons.forEach((n, j) => {
+          const b = theirs[j]!.box;
+          expect(n.unit).toBe(theirs[j]!.unit);
+          expect(n.box).toEqual(b ? [b.top, b.left, b.bottom, b.right] : null);
+          if (b) drawn++;
+        });
+      }
+    }
+    expect(drawn).toBeGreaterThan(0);
+    const again: string[] = [];
+    await deconvBoxes(dir, { size: [8, 8], onEpoch: (l) => again.push(l) });
+    expect(again.every((l) => l.includes('(done before)'))).toBe(true);
   });
 });

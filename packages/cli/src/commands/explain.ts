@@ -5,8 +5,12 @@ import {
   ablateOf,
   absolute,
   addCacheOptions,
+  addDeconvOptions,
   addMapsOptions,
   addRunOptions,
+  boxesOf,
+  boxesOption,
+  deconvOptionsOf,
   guarded,
   integer,
   mapsOptionsOf,
@@ -22,9 +26,11 @@ import { summaryText } from '../print.js';
 /** `neuronscope explain`. */
 export function register(program: Command): void {
   addCacheOptions(
-    addMapsOptions(
-      statsOptions(
-        addRunOptions(program.command('explain').description('run perturb, extract, stats, maps and report')),
+    addDeconvOptions(
+      addMapsOptions(
+        statsOptions(
+          addRunOptions(program.command('explain').description('run perturb, extract, stats, deconv, maps and report')),
+        ),
       ),
     ),
   )
@@ -35,6 +41,8 @@ export function register(program: Command): void {
     .option('--keep-unit-stats', 'also write unit_stats.parquet: the per-unit moments (one row per unit, big)')
     .option('--ablate [mode]', 'also run the ablation test (see ablate): zero (default) or mean')
     .option('--ablate-random <n>', 'random channel sets per layer for --ablate', integer(1), 100)
+    .option('--no-deconv', 'skip the deconvnet projections (deconv.parquet)')
+    .addOption(boxesOption())
     .option('--figures <dir>', 'also write every figure of the report as SVG and PNG into <dir>')
     .option('--json', 'print summary.json on stdout')
     .option('-q, --quiet', 'print nothing but errors')
@@ -50,6 +58,8 @@ export function register(program: Command): void {
             keepUnitStats: Boolean(o.keepUnitStats),
             ablate: ablateOf(o),
             maps: mapsOptionsOf(o),
+            deconv: o.deconv === false ? false : deconvOptionsOf(o),
+            boxes: boxesOf(o),
             figures: absolute(o.figures),
           },
           log,

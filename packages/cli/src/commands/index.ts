@@ -3,6 +3,7 @@ import * as ablate from './ablate.js';
 import * as aggregate from './aggregate.js';
 import * as atlas from './atlas.js';
 import * as cache from './cache.js';
+import * as deconv from './deconv.js';
 import * as doctor from './doctor.js';
 import * as explain from './explain.js';
 import * as extract from './extract.js';
@@ -24,6 +25,7 @@ const COMMANDS: readonly { register(program: Command): void }[] = [
   extract,
   stats,
   maps,
+  deconv,
   report,
   explain,
   ablate,

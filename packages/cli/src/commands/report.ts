@@ -1,15 +1,21 @@
 import { writeReport } from '@neuronscope/engine';
 import type { Command } from 'commander';
 import { createLog } from '../log.js';
-import { absolute, guarded, outOption } from '../options.js';
+import { absolute, boxesOf, boxesOption, guarded, outOption } from '../options.js';
 
 /** `neuronscope report`. */
 export function register(program: Command): void {
   program
     .command('report')
-    .description('stage 4: write report.html from summary.json, the tables, maps.parquet and the model graph')
+    .description(
+      'stage 4: write report.html from summary.json, the tables, maps.parquet, deconv.parquet and the model graph',
+    )
     .addOption(outOption())
-    .option('--figures <dir>', 'also write every figure (charts, boxes, heat maps) as SVG and PNG into <dir>')
+    .option(
+      '--figures <dir>',
+      'also write every figure (charts, boxes, heat maps, deconvnet projections) as SVG and PNG into <dir>',
+    )
+    .addOption(boxesOption())
     .option(
       '--atlas <path>',
       "link each neuron's card to its dataset examples: a sweep folder with an atlas, or its atlas.html",
@@ -21,6 +27,7 @@ export function register(program: Command): void {
         const figures = absolute(o.figures);
         const atlas = absolute(o.atlas);
         const report = await writeReport(absolute(o.out)!, {
+          boxes: boxesOf(o),
           ...(figures ? { figures } : {}),
           ...(atlas ? { atlas } : {}),
         });

@@ -21,7 +21,7 @@ export function leaders(ctx: ReportContext, which: Metric): NeuronBox[] {
   const list: NeuronBox[] = [];
   for (const l of ctx.summary.layers) {
     const first = (which === 'correlation' ? l.byCorrelation : l.byPrecision)[0];
-    const box = first && ctx.visual.boxesByLayer.get(l.layerIndex)?.find((b) => b.channel === first.channel);
+    const box = first && ctx.visual.overview.boxesByLayer.get(l.layerIndex)?.find((b) => b.channel === first.channel);
     if (box) list.push(box);
   }
   return list;
@@ -34,7 +34,7 @@ function selection(
 ): { layerIndex: number; channel: number; rank: number; box?: NeuronBox }[] {
   return ctx.summary.layers.flatMap((l) =>
     (which === 'correlation' ? l.byCorrelation : l.byPrecision).map((n, i) => {
-      const box = ctx.visual.boxesByLayer.get(l.layerIndex)?.find((b) => b.channel === n.channel);
+      const box = ctx.visual.overview.boxesByLayer.get(l.layerIndex)?.find((b) => b.channel === n.channel);
       return { layerIndex: l.layerIndex, channel: n.channel, rank: i + 1, ...(box ? { box } : {}) };
     }),
   );
@@ -71,7 +71,7 @@ function metricRow(ctx: ReportContext, which: Metric): string {
     `<div class="depth-row ${cls}"><figure class="depth-boxes">${boxes}<figcaption><span class="key ${cls}"></span>` +
     `<strong>By ${which}</strong>: each layer's first neuron (${count(firsts.length)} boxes smaller than the input).</figcaption></figure>` +
     `<div class="mosaic-wrap"><p class="mosaic-caption">All ${count(neurons.length)} neurons ${which} selected, shallow to deep` +
-    `${silent ? ` (${count(silent)} silent on the clean image: a dot)` : ''}; click one for its card.</p>` +
+    `${silent ? ` (${count(silent)} ${v.overview.kind === 'deconv' ? 'without a deconvnet box' : 'silent on the clean image'}: a dot)` : ''}; click one for its card.</p>` +
     `<div class="mosaic" role="list">${neurons.map((n) => tile(ctx, n, which)).join('')}</div></div></div>`
   );
 }
@@ -85,14 +85,25 @@ export const depthFigure: ReportSection = {
   title: 'What the selected neurons see, shallow to deep',
   render(ctx) {
     const v = ctx.visual;
-    if (v.boxes.length === 0) {
-      return `<p class="muted note">${escapeHtml(v.input.notes?.boxes ?? 'No receptive-field boxes: the report was rendered without the model.')}</p>`;
+    const deconv = v.overview.kind === 'deconv';
+    const why = deconv ? v.input.notes?.deconv : v.input.notes?.boxes;
+    if (v.overview.boxes.length === 0) {
+      const fallback = deconv
+        ? 'No deconvnet boxes: no selected neuron has a projection.'
+        : 'No receptive-field boxes: the report was rendered without the model.';
+      return `<p class="muted note">${escapeHtml(why ?? fallback)}</p>`;
     }
-    const note = v.input.notes?.boxes ? `<p class="muted note">${escapeHtml(v.input.notes.boxes)}</p>` : '';
+    const note = why ? `<p class="muted note">${escapeHtml(why)}</p>` : '';
+    const threshold = v.projections ? `${Math.round(v.projections.meta.boxThreshold * 100)}%` : '';
+    const boxes = deconv
+      ? 'deconvnet box (where its projection onto the input, from its most active unit on the clean image, is at ' +
+        `least ${threshold} of its peak; Zeiler &amp; Fergus, as the paper), framed in the colour of its layer’s depth. ` +
+        '<code>--boxes receptive-field</code> draws the receptive fields instead.'
+      : 'receptive field at its most active position on the clean image (the field itself outlined), framed in the ' +
+        'colour of its layer’s depth. Boxes are computed exactly from the network graph and mapped back through ' +
+        'preprocessing; <code>--boxes deconv</code> draws the deconvnet’s instead.';
     return (
-      '<p>Each patch is the photo around a selected neuron’s receptive field at its most active position on the ' +
-      'clean image (the field itself outlined), framed in the colour of its layer’s depth. Boxes are computed ' +
-      `exactly from the network graph and mapped back through preprocessing. ${depthLegendSvg(v.layerRange[0], v.layerRange[1])}</p>` +
+      `<p>Each patch is the photo around a selected neuron’s ${boxes} ${depthLegendSvg(v.layerRange[0], v.layerRange[1])}</p>` +
       `${metricRow(ctx, 'correlation')}${metricRow(ctx, 'precision')}${note}`
     );
   },

@@ -1,9 +1,10 @@
 import type { LayerSummary } from '@neuronscope/core';
 import type { LayerView, ReportContext, ReportSection } from '../context.js';
-import { ablationWords, channelLabel, neuronName, rankWords, whereWords } from '../describe.js';
+import { ablationWords, channelLabel, neuronName, projectionWords, rankWords, whereWords } from '../describe.js';
 import { count, fixed, general, percent } from '../format.js';
 import { escapeHtml, keyValues, table } from '../html.js';
 import { contextPatchSvg, depth, depthColor, heatSvg, layerBoxesSvg, mapStrength } from '../overlays.js';
+import { projectionSvg } from '../projections.js';
 import { type NeuronBox, type NeuronSet, neuronAnchor } from '../visual.js';
 import { neuronKey } from '../visual-context.js';
 import { spearmanHtml } from './comparison.js';
@@ -144,7 +145,17 @@ function cardMap(ctx: ReportContext, layerIndex: number, channel: number, box: N
   return { svg, words: `Heat map: ${mapStrength(map.heat.peak, v.maps.chance)}.` };
 }
 
-/** A neuron's card: the photo around its field, its heat map, and what it is in words. */
+/** A card's deconvnet projection, a placeholder saying why there is none, or nothing without `deconv.parquet`. */
+function cardProjection(ctx: ReportContext, layerIndex: number, channel: number, color: string): string {
+  const projections = ctx.visual.projections;
+  if (!projections) return '';
+  const p = projections.byNeuron.get(neuronKey(layerIndex, channel));
+  if (!p) return '<div class="placeholder">no projection</div>';
+  if (!p.row.box) return '<div class="placeholder">projection all zero</div>';
+  return projectionSvg(p, color, `deconvnet projection of layer ${layerIndex} channel ${channel}`);
+}
+
+/** A neuron's card: the photo around its field, its projection, its heat map, and what it is in words. */
 function card(ctx: ReportContext, view: LayerView, channel: number, set: NeuronSet, box: NeuronBox | undefined) {
   const v = ctx.visual;
   const layerIndex = view.summary.layerIndex;
@@ -152,6 +163,7 @@ function card(ctx: ReportContext, view: LayerView, channel: number, set: NeuronS
   let patch = '<div class="placeholder">no box</div>';
   if (box && box.activation > 0) patch = contextPatchSvg(v.images, box, color, 0.2);
   else if (box) patch = '<div class="placeholder">silent on the clean image</div>';
+  const projection = cardProjection(ctx, layerIndex, channel, color);
   const map = cardMap(ctx, layerIndex, channel, box);
   const atlas = v.input.atlas;
   const anchor = neuronAnchor(layerIndex, channel);
@@ -160,10 +172,11 @@ function card(ctx: ReportContext, view: LayerView, channel: number, set: NeuronS
       `<span class="muted">(its top images among ${count(atlas.images)})</span></p>`
     : '';
   return (
-    `<article class="card ${SET_CLASS[set]}" id="${anchor}" tabindex="-1"><div class="card-images">${patch}${map.svg}</div>` +
+    `<article class="card ${SET_CLASS[set]}" id="${anchor}" tabindex="-1">` +
+    `<div class="card-images${projection ? ' three' : ''}">${patch}${projection}${map.svg}</div>` +
     `<h4>${neuronName(ctx, layerIndex, channel)} <span class="tag ${SET_CLASS[set]}">${SET_TAG[set]}</span></h4>` +
     `<p>${whereWords(ctx, view, box)} ${rankWords(ctx, view, channel)} ${ablationWords(ctx, layerIndex, channel)} ` +
-    `${map.words}</p>${examples}</article>`
+    `${projectionWords(ctx, layerIndex, channel, box)} ${map.words}</p>${examples}</article>`
   );
 }
 
