@@ -173,6 +173,17 @@ describe('the extraction pool on a tiny model', () => {
     e.release();
   });
 
+  it('frees the sessions of every worker before ending the threads, once, however often it is called', async () => {
+    const three = new ExtractionPool({ ...options, workers: 3 });
+    await three.open();
+    await Promise.all([three.close(), three.close()]);
+    expect(three.releasedWorkers).toBe(3);
+    await expect(three.extract({ input, copies: copiesOf(4), target: null })).rejects.toThrow('closed');
+    const never = new ExtractionPool({ ...options, workers: 2 });
+    await never.close();
+    expect(never.releasedWorkers).toBe(0);
+  });
+
   it('accumulates heat maps in copy order whatever the workers: the same maps as one worker', async () => {
     const masks = readPerturbationTable(
       perturbationTable(resolvePerturbation({ family: 'mask', samples: 24, seed: 5, params: {} }), input),
@@ -186,6 +197,7 @@ describe('the extraction pool on a tiny model', () => {
     const single = new ExtractionPool({ ...options, workers: 1 });
     const one = await single.heatMaps({ input, copies: masks, neurons, target: 0, grid });
     await single.close();
+    expect(single.releasedWorkers).toBe(1);
     expect(two.count).toBe(24);
     for (const r of [0, 1, 2]) {
       expect(Array.from(two.pearson(r))).toEqual(Array.from(one.pearson(r)));

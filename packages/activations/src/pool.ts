@@ -102,6 +102,9 @@ export class ExtractionPool {
   private readonly freeSums: SharedSums[] = [];
   private opened: Promise<void> | null = null;
   private closed = false;
+  private closing: Promise<void> | null = null;
+  /** How many workers freed their sessions at `close()` (all of them, unless one had died). */
+  releasedWorkers = 0;
 
   constructor(opts: PoolOptions) {
     const { workers, threads } = parallelism(opts.workers, opts.threads);
@@ -210,12 +213,22 @@ export class ExtractionPool {
     return runBlend(this, job);
   }
 
-  /** Waits for the tasks in flight and ends the workers. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Waits for the tasks in flight, frees every worker's sessions, and ends the workers. */
+  close(): Promise<void> {
+    this.closing ??= this.end();
+    return this.closing;
+  }
+
+  private async end(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+    if (this.opened) {
+      const barrier = new Int32Array(new SharedArrayBuffer(4));
+      const release = { kind: 'release', barrier, workers: this.workers } as const;
+      const released = await Promise.allSettled(Array.from({ length: this.workers }, () => this.run<boolean>(release)));
+      this.releasedWorkers = released.filter((r) => r.status === 'fulfilled' && r.value).length;
+    }
     this.closed = true;
     this.freeSums.length = 0;
-    await Promise.allSettled([...this.inflight]);
     await this.piscina.destroy();
   }
 }

@@ -46,6 +46,18 @@ export interface OpenTask {
   readonly model: ModelSpec;
 }
 
+/**
+ * Releases the worker's sessions before the pool ends its threads: a session left to the thread's teardown is freed
+ * by onnxruntime's native finalizer while the environment goes away, which can abort the process. Each of the pool's
+ * W release tasks waits at `barrier` (an Int32Array over shared memory counting arrivals) until all W have started,
+ * so that every worker gets one.
+ */
+export interface ReleaseTask {
+  readonly kind: 'release';
+  readonly barrier: Int32Array;
+  readonly workers: number;
+}
+
 /** Runs the clean copy: its logits and its activation of every layer (the shifts). */
 export interface CleanTask {
   readonly kind: 'clean';
@@ -150,7 +162,7 @@ export interface BlendResult {
   readonly top1: Int32Array;
 }
 
-export type WorkerTask = OpenTask | CleanTask | BatchTask | MapsTask | BlendTask;
+export type WorkerTask = OpenTask | CleanTask | BatchTask | MapsTask | BlendTask | ReleaseTask;
 
 /** Starts the message of an Error a worker throws for a user error (errors lose their class between threads). */
 export const USER_ERROR_MARK = 'neuronscope user error: ';

@@ -22,6 +22,7 @@ import {
   type MapsResult,
   type MapsTask,
   type ModelSpec,
+  type ReleaseTask,
   USER_ERROR_MARK,
   type WorkerTask,
 } from './protocol.js';
@@ -280,6 +281,26 @@ async function blend(task: BlendTask) {
   return runBlendTask(await mapSession(s, []), s.model, task, s.batchInput, ort.Tensor);
 }
 
+/** How long a release task waits for the other workers' before it releases its own sessions anyway. */
+const RELEASE_BARRIER_MS = 10_000;
+
+/** Frees this worker's sessions once every worker holds a release task (see {@link ReleaseTask}). */
+async function release(task: ReleaseTask): Promise<boolean> {
+  Atomics.add(task.barrier, 0, 1);
+  Atomics.notify(task.barrier, 0);
+  const deadline = Date.now() + RELEASE_BARRIER_MS;
+  for (let seen = Atomics.load(task.barrier, 0); seen < task.workers; seen = Atomics.load(task.barrier, 0)) {
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    Atomics.wait(task.barrier, 0, seen, left);
+  }
+  const current = await state?.catch(() => null);
+  state = null;
+  stateId = null;
+  if (current) await releaseState(current);
+  return current !== null;
+}
+
 async function dispatch(task: WorkerTask): Promise<unknown> {
   switch (task.kind) {
     case 'open':
@@ -293,6 +314,8 @@ async function dispatch(task: WorkerTask): Promise<unknown> {
       return maps(task);
     case 'blend':
       return blend(task);
+    case 'release':
+      return release(task);
   }
 }
 

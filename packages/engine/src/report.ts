@@ -307,7 +307,7 @@ export async function writeReport(
   const summary = await readSummary(dir, id);
   const neurons = await readNeurons(dir, id, summary);
   const { metrics, outputs } = await readExtracted(dir, config, id);
-  const boxes = parseOptions(BoxesSchema, opts.boxes, 'boxes');
+  const boxes = parseOptions(BoxesSchema, opts.boxes ?? DEFAULTS.boxes, 'boxes');
   const visual = await gatherVisual(dir, id, summary, metrics, outputs, {
     boxes,
     ...(opts.atlas ? { atlas: opts.atlas } : {}),

@@ -24,6 +24,7 @@ import {
   AnalysisOptionsSchema,
   BoxesSchema,
   type BoxKind,
+  DEFAULTS,
   type DeconvOptions,
   DeconvOptionsSchema,
   type ExplainerOptions,
@@ -330,7 +331,7 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
   const mapsOptions = parseOptions(MapsOptionsSchema, maps ?? { masks: 0 }, 'maps options');
   const ablateOptions = ablate ? parseOptions(AblateOptionsSchema, ablate, 'ablate options') : null;
   const deconvOptions = deconv === false ? null : parseOptions(DeconvOptionsSchema, deconv ?? {}, 'deconv options');
-  const boxKind = parseOptions(BoxesSchema, boxes, 'boxes');
+  const boxKind = parseOptions(BoxesSchema, boxes ?? DEFAULTS.boxes, 'boxes');
   if (boxKind === 'deconv' && !deconvOptions)
     throw new UserError('--boxes deconv needs the deconv stage: drop --no-deconv');
   const explainer = await createExplainer(rest, (m) => log.info(m));

@@ -17,10 +17,12 @@
  *    included);
  * 6. the same analysis in plain PyTorch (tools/bench/pytorch_reference.py, when python3 has torch), in the same
  *    run, side by side with neuronscope's;
- * 7. the issue-16 targets, measured against what they ask.
+ * 7. the issue-16 targets, measured against what they ask;
+ * 8. dataset sweeps (sweep.ts): the shared photos and `--fashion-images` (1,000) Fashion-MNIST images through
+ *    `neuronscope sweep` in fresh processes beside bare inference of the same copies, cache size and peak RSS.
  *
  * Repeats (`--repeats`, 3; the comparisons 3 and 4 at most 2), interleaved; medians with the range. `--quick`: one
- * repeat of everything; `--no-memory`, `--no-cli`, `--no-pytorch` skip parts. Results also go to
+ * repeat of everything; `--no-memory`, `--no-cli`, `--no-pytorch`, `--no-sweep` skip parts. Results also go to
  * out/bench/results.json.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,6 +39,7 @@ import { Piscina } from 'piscina';
 import type { BareTask } from './bare-worker.js';
 import { measureFloor } from './floor.js';
 import { writeVgg16 } from './make-vgg16.js';
+import { benchSweeps } from './sweep.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const SHARED = resolve(ROOT, '../shared');
@@ -772,6 +775,13 @@ async function main(): Promise<void> {
     );
   }
   results.targets = targets;
+
+  if (!skip('sweep')) {
+    log();
+    log('## Dataset sweeps');
+    log();
+    await benchSweeps(Number(arg('fashion-images') ?? (quick ? 100 : 1000)));
+  }
 
   log();
   log(
