@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { OutputModeSchema, UserError } from '@neuronscope/core';
 import { DEFAULT_BOX_THRESHOLD } from '@neuronscope/model';
 import { MAX_SAMPLES } from '@neuronscope/perturb';
+import { BOX_KINDS, type BoxKind } from '@neuronscope/report';
 import { z } from 'zod';
 
 /** The defaults, as plain values (for `--help` texts and documentation). */
@@ -166,8 +167,8 @@ export type DeconvOptions = z.input<typeof DeconvOptionsSchema>;
 export type ResolvedDeconvOptions = z.output<typeof DeconvOptionsSchema>;
 
 /** Which boxes the report's overview draws: the receptive fields' (exact geometry) or the deconvnet's. */
-export const BoxesSchema = z.enum(['receptive-field', 'deconv']).default(DEFAULTS.boxes);
-export type BoxKind = z.output<typeof BoxesSchema>;
+export const BoxesSchema = z.enum(BOX_KINDS).default(DEFAULTS.boxes);
+export type { BoxKind };
 
 /** `topK` → `--top-k`: an option as the command line spells it (the API's names are the same words). */
 const flag = (path: readonly PropertyKey[]) =>

@@ -24,6 +24,8 @@ export { sections } from './sections/index.js';
 export { type StabilityInput, stabilityCheckpoints, stabilityCurve } from './stability.js';
 export {
   type AtlasLink,
+  BOX_KINDS,
+  type BoxKind,
   type InputBox,
   type NeuronBox,
   type NeuronSet,

@@ -32,7 +32,8 @@ export interface InputBox {
 }
 
 /** Where a box comes from: the receptive field's geometry, or where the deconvnet projection is strong. */
-export type BoxKind = 'receptive-field' | 'deconv';
+export const BOX_KINDS = ['receptive-field', 'deconv'] as const;
+export type BoxKind = (typeof BOX_KINDS)[number];
 
 /**
  * A selected neuron's box at its unit of highest activation on the clean input: its receptive field (the default),
