@@ -1,7 +1,7 @@
 /**
  * The bounding box of a projection: where in the input a neuron's deconvnet projection is strong.
  */
-import { type InputTensor, tensorOffset } from '@neuronscope/core';
+import type { InputTensor } from '@neuronscope/core';
 import type { PixelBox } from '../receptive-field.js';
 
 /**
@@ -21,13 +21,20 @@ export function pixelMagnitudes(
   geometry: Pick<InputTensor, 'layout' | 'channels' | 'height' | 'width'>,
 ): Float64Array {
   const { channels, height, width } = geometry;
-  const magnitudes = new Float64Array(height * width);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      let sum = 0;
-      for (let c = 0; c < channels; c++) sum += Math.abs(projection[tensorOffset(geometry, c, y, x)]!);
-      magnitudes[y * width + x] = sum;
+  const pixels = height * width;
+  const magnitudes = new Float64Array(pixels);
+  // Channel by channel, each pixel's sum still adds its channels in order 0..C-1 (the same bits either layout).
+  if (geometry.layout === 'NCHW') {
+    for (let c = 0; c < channels; c++) {
+      const plane = c * pixels;
+      for (let i = 0; i < pixels; i++) magnitudes[i] = magnitudes[i]! + Math.abs(projection[plane + i]!);
     }
+    return magnitudes;
+  }
+  for (let i = 0; i < pixels; i++) {
+    let sum = 0;
+    for (let c = 0; c < channels; c++) sum += Math.abs(projection[i * channels + c]!);
+    magnitudes[i] = sum;
   }
   return magnitudes;
 }
@@ -43,16 +50,25 @@ export function projectionBox(
   threshold = DEFAULT_BOX_THRESHOLD,
 ): PixelBox | null {
   const magnitudes = pixelMagnitudes(projection, geometry);
-  const cutoff = threshold * magnitudes.reduce((a, b) => Math.max(a, b), 0);
-  let [top, left, bottom, right] = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, -1, -1];
-  magnitudes.forEach((m, i) => {
-    if (m === 0 || m < cutoff) return;
-    const y = Math.floor(i / geometry.width);
-    const x = i % geometry.width;
-    top = Math.min(top, y);
-    bottom = Math.max(bottom, y);
-    left = Math.min(left, x);
-    right = Math.max(right, x);
-  });
+  let largest = 0;
+  for (let i = 0; i < magnitudes.length; i++) if (magnitudes[i]! > largest) largest = magnitudes[i]!;
+  const cutoff = threshold * largest;
+  // Plain loops: this runs for every projected neuron over every input pixel.
+  const { height, width } = geometry;
+  let top = Number.POSITIVE_INFINITY;
+  let left = Number.POSITIVE_INFINITY;
+  let bottom = -1;
+  let right = -1;
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      const m = magnitudes[row + x]!;
+      if (m === 0 || m < cutoff) continue;
+      if (y < top) top = y;
+      bottom = y;
+      if (x < left) left = x;
+      if (x > right) right = x;
+    }
+  }
   return bottom < 0 ? null : { top, left, bottom, right };
 }

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { withExtraOutputs } from '../extra-outputs.js';
 import { createSession } from '../session.js';
 import type { DeconvMode, UnpoolMode } from './backward.js';
-import { projectionBox } from './box.js';
+import { pixelMagnitudes, projectionBox } from './box.js';
 import { buildDeconvGraph } from './graph.js';
 import { createDeconv, type DeconvStart, type NeuronRef } from './project.js';
 
@@ -670,5 +670,27 @@ describe('errors and boxes', () => {
     expect(projectionBox(p, geometry, 0)).toEqual({ top: 1, left: 0, bottom: 3, right: 4 });
     expect(projectionBox(p, geometry, 0.5)).toEqual({ top: 1, left: 2, bottom: 1, right: 2 });
     expect(projectionBox(new Float32Array(40), geometry)).toBeNull();
+    // The same projection in NHWC gives the same boxes.
+    const nhwc = { ...geometry, layout: 'NHWC' } as const;
+    const q = new Float32Array(40);
+    for (let c = 0; c < 2; c++) for (let i = 0; i < 20; i++) q[i * 2 + c] = p[c * 20 + i]!;
+    expect(projectionBox(q, nhwc, 0.1)).toEqual({ top: 1, left: 0, bottom: 2, right: 2 });
+    expect(projectionBox(q, nhwc, 0)).toEqual({ top: 1, left: 0, bottom: 3, right: 4 });
+  });
+
+  it('pixelMagnitudes: |value| summed over channels in channel order, the same bits in NCHW and NHWC', () => {
+    const geometry = { layout: 'NCHW', channels: 3, height: 6, width: 7 } as const;
+    const nhwc = { ...geometry, layout: 'NHWC' } as const;
+    const pixels = 6 * 7;
+    const p = Float32Array.from({ length: 3 * pixels }, (_, i) => Math.sin(i * 12.9898) * 10 ** ((i % 7) - 3));
+    const q = new Float32Array(p.length);
+    for (let c = 0; c < 3; c++) for (let i = 0; i < pixels; i++) q[i * 3 + c] = p[c * pixels + i]!;
+    const plain = Array.from({ length: pixels }, (_, i) => {
+      let sum = 0;
+      for (let c = 0; c < 3; c++) sum += Math.abs(p[c * pixels + i]!);
+      return sum;
+    });
+    expect(Array.from(pixelMagnitudes(p, geometry))).toEqual(plain);
+    expect(Array.from(pixelMagnitudes(q, nhwc))).toEqual(plain);
   });
 });
