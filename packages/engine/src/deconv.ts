@@ -25,7 +25,7 @@ import {
   writeFileAtomic,
 } from '@neuronscope/core';
 import type { ChannelMetrics } from '@neuronscope/metrics';
-import { createDeconv, type Deconv, type LoadedModel, type NeuronProjection, projectionBox } from '@neuronscope/model';
+import { createDeconv, type Deconv, type LoadedModel, type NeuronProjection } from '@neuronscope/model';
 import type { ContentCache } from './cache.js';
 import type { ResolvedDeconvOptions } from './defaults.js';
 import { runFile } from './files.js';
@@ -107,10 +107,9 @@ export class NeuronProjector {
 
 /** A projection cut to its support (nonzero region), channel-major; nothing for an all-zero projection. */
 export function cropToSupport(
-  projection: Float32Array,
+  { projection, support }: Pick<NeuronProjection, 'projection' | 'support'>,
   geometry: Geometry,
 ): { support: DeconvBox | null; values: Float32Array } {
-  const support = projectionBox(projection, geometry, 0);
   if (!support) return { support: null, values: new Float32Array(0) };
   const rows = support.bottom - support.top + 1;
   const cols = support.right - support.left + 1;
@@ -184,7 +183,7 @@ async function projectRun(projector: NeuronProjector, run: DeconvRun, log: (m: s
       continue;
     }
     result.projections.forEach((p, i) => {
-      const { support, values } = cropToSupport(p.projection, run.input);
+      const { support, values } = cropToSupport(p, run.input);
       const { set, unit } = neurons[i]!;
       rows.push({
         layer,

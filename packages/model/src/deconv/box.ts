@@ -49,7 +49,18 @@ export function projectionBox(
   geometry: Pick<InputTensor, 'layout' | 'channels' | 'height' | 'width'>,
   threshold = DEFAULT_BOX_THRESHOLD,
 ): PixelBox | null {
-  const magnitudes = pixelMagnitudes(projection, geometry);
+  return magnitudeBox(pixelMagnitudes(projection, geometry), geometry, threshold);
+}
+
+/**
+ * {@link projectionBox} from the projection's {@link pixelMagnitudes}: several thresholds of one projection need
+ * its magnitudes only once.
+ */
+export function magnitudeBox(
+  magnitudes: Float64Array,
+  geometry: Pick<InputTensor, 'height' | 'width'>,
+  threshold = DEFAULT_BOX_THRESHOLD,
+): PixelBox | null {
   let largest = 0;
   for (let i = 0; i < magnitudes.length; i++) if (magnitudes[i]! > largest) largest = magnitudes[i]!;
   const cutoff = threshold * largest;

@@ -12,7 +12,7 @@ import type { PixelBox } from '../receptive-field.js';
 import { createSession } from '../session.js';
 import { appendGraph } from '../wire.js';
 import type { DeconvMode, UnpoolMode } from './backward.js';
-import { DEFAULT_BOX_THRESHOLD, projectionBox } from './box.js';
+import { DEFAULT_BOX_THRESHOLD, magnitudeBox, pixelMagnitudes } from './box.js';
 import { buildDeconvGraph, type DeconvGraph } from './graph.js';
 
 /** Where a projection starts: the neuron's strongest unit only, or its whole activation map. */
@@ -36,6 +36,8 @@ export interface NeuronProjection {
   readonly projection: Float32Array;
   /** Bounding box of the projection at the deconvnet's box threshold (see {@link projectionBox}); null if all 0. */
   readonly box: PixelBox | null;
+  /** Bounding box of every nonzero pixel of the projection (threshold 0); null if all 0. */
+  readonly support: PixelBox | null;
 }
 
 /** Options of {@link createDeconv}. */
@@ -201,10 +203,12 @@ class DeconvSessions implements Deconv {
     const inputSize = this.geometry.channels * this.geometry.height * this.geometry.width;
     return seeds.map((s, row) => {
       const projection = projections.slice(row * inputSize, (row + 1) * inputSize);
+      const magnitudes = pixelMagnitudes(projection, this.geometry);
       return {
         ...s,
         projection,
-        box: projectionBox(projection, this.geometry, this.options.boxThreshold ?? DEFAULT_BOX_THRESHOLD),
+        box: magnitudeBox(magnitudes, this.geometry, this.options.boxThreshold ?? DEFAULT_BOX_THRESHOLD),
+        support: magnitudeBox(magnitudes, this.geometry, 0),
       };
     });
   }
