@@ -21,7 +21,7 @@ import { type HeatMapJob, runHeatMaps } from './heat-maps.js';
 import { type Extraction, type ExtractJob, ImageExtraction } from './image-extraction.js';
 import type { MapAccumulator } from './map-accumulator.js';
 import { createSharedSums, resetSharedSums, type SharedSums } from './merge.js';
-import { type ModelSpec, USER_ERROR_MARK, type WorkerTask } from './protocol.js';
+import { type DeconvResult, type DeconvTask, type ModelSpec, USER_ERROR_MARK, type WorkerTask } from './protocol.js';
 
 /** The model a pool runs, and how. */
 export interface PoolOptions {
@@ -126,6 +126,7 @@ export class ExtractionPool {
       reducing,
       names,
       plain: shared(withExtraOutputs(opts.model, [opts.outputName])),
+      source: reducing.subarray(0, opts.model.length),
       inputName: opts.inputName,
       outputName: opts.outputName,
       outputKind: opts.outputKind ?? 'logits',
@@ -211,6 +212,15 @@ export class ExtractionPool {
   async blend(job: BlendJob): Promise<BlendOutcome> {
     await this.open();
     return runBlend(this, job);
+  }
+
+  /**
+   * Projects neurons of one layer onto `input` with a deconvnet on a worker (see {@link DeconvTask}); layers given
+   * at once run on different workers.
+   */
+  async deconv(job: Omit<DeconvTask, 'kind' | 'model'>): Promise<DeconvResult> {
+    await this.open();
+    return this.run<DeconvResult>({ kind: 'deconv', model: this.spec, ...job });
   }
 
   /** Waits for the tasks in flight, frees every worker's sessions, and ends the workers. */

@@ -1,6 +1,6 @@
 /** Messages between the extraction pool's coordinator and its workers (see worker.ts). */
-import type { LayerInfo, Layout, OutputKind, OutputMode } from '@neuronscope/core';
-import type { ReductionNames } from '@neuronscope/model';
+import type { InputTensor, LayerInfo, Layout, OutputKind, OutputMode } from '@neuronscope/core';
+import type { DeconvMode, NeuronProjection, NeuronRef, ReductionNames, UnpoolMode } from '@neuronscope/model';
 import type { CopyRecord } from '@neuronscope/perturb';
 import type { MapGrid } from './map-accumulator.js';
 import type { SharedSums } from './merge.js';
@@ -15,6 +15,8 @@ export interface ModelSpec {
   readonly names: ReductionNames;
   /** The model as loaded, in shared memory: the base of the heat-map sessions. */
   readonly plain: Uint8Array;
+  /** The model's own bytes (a view of `reducing`'s first bytes): what the deconvnets are generated from. */
+  readonly source: Uint8Array;
   readonly inputName: string;
   /** The logits (the tensor y is computed from) and what the model's own output is. */
   readonly outputName: string;
@@ -162,7 +164,26 @@ export interface BlendResult {
   readonly top1: Int32Array;
 }
 
-export type WorkerTask = OpenTask | CleanTask | BatchTask | MapsTask | BlendTask | ReleaseTask;
+/**
+ * Projects neurons of one layer onto the input with the model package's deconvnet (its two sessions created for the
+ * task and freed after it): the deconv stage runs its layers on the pool's workers side by side.
+ */
+export interface DeconvTask {
+  readonly kind: 'deconv';
+  readonly model: ModelSpec;
+  readonly layer: string;
+  readonly neurons: readonly NeuronRef[];
+  /** The clean input, preprocessed. */
+  readonly input: InputTensor;
+  readonly mode: DeconvMode;
+  readonly unpool: UnpoolMode;
+  readonly boxThreshold: number;
+}
+
+/** A {@link DeconvTask}'s projections, or why its layer has none (an operator without a backward rule). */
+export type DeconvResult = { readonly projections: NeuronProjection[] } | { readonly skipped: string };
+
+export type WorkerTask = OpenTask | CleanTask | BatchTask | MapsTask | BlendTask | DeconvTask | ReleaseTask;
 
 /** Starts the message of an Error a worker throws for a user error (errors lose their class between threads). */
 export const USER_ERROR_MARK = 'neuronscope user error: ';

@@ -11,6 +11,7 @@ import { channelMeanOutput, withChannelMeans } from '@neuronscope/model';
 import { type CopyRecord, maskFor, renderCopy } from '@neuronscope/perturb';
 import * as ort from 'onnxruntime-node';
 import { runBlendTask } from './curves.js';
+import { deconvTask } from './deconv-task.js';
 import { poolMask, poolScratch } from './map-accumulator.js';
 import { awaitTurn, finishTurn, mergeBatch } from './merge.js';
 import {
@@ -314,6 +315,8 @@ async function dispatch(task: WorkerTask): Promise<unknown> {
       return maps(task);
     case 'blend':
       return blend(task);
+    case 'deconv':
+      return deconvTask(task);
     case 'release':
       return release(task);
   }

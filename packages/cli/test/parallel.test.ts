@@ -29,7 +29,9 @@ describe('extraction workers and --samples auto (the embedded default model)', (
     const b = cli(['explain', ...common, '--samples', '16', '--workers', '2', '--threads', '1', '--out', two]);
     expect(b.status).toBe(0);
     expect((JSON.parse(b.stdout) as Summary).samplesUsed).toBe(16);
-    for (const f of ['neurons.parquet', 'channel_stats.parquet', 'activations.parquet', 'outputs.parquet']) {
+    // deconv.parquet too: its layers ran on one worker in turn, or on two side by side.
+    const tables = ['neurons.parquet', 'channel_stats.parquet', 'activations.parquet', 'outputs.parquet'];
+    for (const f of [...tables, 'deconv.parquet']) {
       expect(Buffer.compare(await readFile(join(one, f)), await readFile(join(two, f))), f).toBe(0);
     }
   });

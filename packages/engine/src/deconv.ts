@@ -146,11 +146,16 @@ export interface DeconvRun {
 /** 1: the first layout of `deconv.parquet`. */
 const DECONV_FORMAT = 1;
 
-/** Where the projection cache is and what it hears. */
+/** Projects neurons of one layer of the run's model onto the run's input (or says why the layer has none). */
+export type ProjectLayer = (layer: string, neurons: readonly Omit<LayerNeuron, 'layer'>[]) => Promise<LayerProjections>;
+
+/** Where the layers are projected, the projection cache and what it hears. */
 export interface DeconvCall {
+  readonly project: ProjectLayer;
+  /** Layers projected at once (the pool's workers). */
+  readonly parallel: number;
   readonly cache: ContentCache | null;
   readonly log: (message: string) => void;
-  readonly threads?: number;
 }
 
 /** The selected neurons of a run, grouped by layer in depth order, each starting at its most active unit. */
@@ -170,15 +175,27 @@ function neuronsByLayer(run: DeconvRun) {
   return layers;
 }
 
-/** Projects every selected neuron of the run; the rows in selection order and the layers skipped. */
-async function projectRun(projector: NeuronProjector, run: DeconvRun, log: (m: string) => void) {
+/**
+ * Projects every selected neuron of the run, `call.parallel` layers at a time; the rows in selection order and the
+ * layers skipped. At most twice that many layers' full-size projections wait to be cropped.
+ */
+async function projectRun(run: DeconvRun, call: DeconvCall) {
   const rows: DeconvRow[] = [];
   const skipped: DeconvMetadata['skipped'] = [];
-  for (const [layer, { layerIndex, neurons }] of neuronsByLayer(run)) {
-    const result = await projector.project(run.input, layer, neurons);
-    await projector.releaseLayer(layer);
+  const layers = [...neuronsByLayer(run)];
+  const window = Math.max(1, 2 * call.parallel);
+  const project = ([layer, l]: (typeof layers)[number]) =>
+    call.project(
+      layer,
+      l.neurons.map(({ channel, unit }) => ({ channel, unit })),
+    );
+  const pending = layers.slice(0, window).map(project);
+  for (const [i, [layer, { layerIndex, neurons }]] of layers.entries()) {
+    const result = await pending[i]!;
+    const next = layers[i + window];
+    if (next) pending.push(project(next));
     if ('skipped' in result) {
-      log(`deconv: warning: layer ${layerIndex} (${layer}) has no projections: ${result.skipped}`);
+      call.log(`deconv: warning: layer ${layerIndex} (${layer}) has no projections: ${result.skipped}`);
       skipped.push({ layer, layerIndex, reason: result.skipped });
       continue;
     }
@@ -203,7 +220,6 @@ async function projectRun(projector: NeuronProjector, run: DeconvRun, log: (m: s
 
 /** Computes (or finds in the cache) the projections of a run's selected neurons; see the module comment. */
 export async function computeProjections(
-  model: LoadedModel,
   run: DeconvRun,
   opts: ResolvedDeconvOptions,
   call: DeconvCall,
@@ -220,13 +236,7 @@ export async function computeProjections(
     return { rows, meta, bytes, fromCache: true, seconds: 0 };
   }
   const started = performance.now();
-  const projector = new NeuronProjector(model, run.input, opts, call.threads);
-  let projected: Awaited<ReturnType<typeof projectRun>>;
-  try {
-    projected = await projectRun(projector, run, call.log);
-  } finally {
-    await projector.release();
-  }
+  const projected = await projectRun(run, call);
   const meta: DeconvMetadata = { ...settings, skipped: projected.skipped };
   const bytes = tableToParquet(deconvTable(projected.rows, meta, { [RUN_METADATA_KEY]: run.id }));
   const seconds = (performance.now() - started) / 1000;

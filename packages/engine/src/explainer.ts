@@ -9,7 +9,7 @@ import { type InputTensor, type RunConfig, type Summary, type Table, UserError }
 import type { ChannelMetrics } from '@neuronscope/metrics';
 import { type AblationResult, runAblation } from './ablate.js';
 import { ContentCache, defaultCacheDir } from './cache.js';
-import { computeProjections, NeuronProjector, type Projections } from './deconv.js';
+import { computeProjections, type DeconvCall, NeuronProjector, type Projections } from './deconv.js';
 import {
   type AblateOptions,
   AblateOptionsSchema,
@@ -62,6 +62,8 @@ export interface Explanation {
   readonly metrics: ChannelMetrics;
   /** The extract stage's tables, encoded: what the cache and a run folder hold. */
   readonly files: ReadonlyMap<ExtractFile, Uint8Array>;
+  /** `activations.parquet`'s table when this call computed it; see {@link ExtractedRun.activations}. */
+  readonly activations: Table | null;
   /** The image as given, preprocessed. */
   readonly input: LoadedInput;
   /** True when the extraction came from the cache (no inference ran). */
@@ -191,6 +193,7 @@ export class Explainer {
       clean: extracted.clean,
       metrics: extracted.metrics,
       files: extracted.files,
+      activations: extracted.activations,
       input,
       fromCache: extracted.fromCache,
       stopping: extracted.stopping,
@@ -218,12 +221,16 @@ export class Explainer {
     options: DeconvOptions = {},
   ): Promise<Projections> {
     const opts = parseOptions(DeconvOptionsSchema, options, 'deconv options');
-    const call = {
+    const input = run.input.tensor;
+    const { mode, unpool, boxThreshold } = opts;
+    const call: DeconvCall = {
+      // Each layer on a worker of the pool (its deconvnet's sessions live for the task): layers side by side.
+      project: (layer, neurons) => this.pool.deconv({ layer, neurons, input, mode, unpool, boxThreshold }),
+      parallel: this.pool.workers,
       cache: this.cache,
       log: this.log,
-      ...(this.options.threads ? { threads: this.options.threads } : {}),
     };
-    return computeProjections(this.context.model, { ...run, input: run.input.tensor }, opts, call);
+    return computeProjections({ ...run, input }, opts, call);
   }
 
   /**

@@ -49,6 +49,11 @@ export interface ExtractedRun {
   readonly clean: CleanOutputs;
   /** Encoded files by run-file name (`outputs`, `channelStats`, and what was kept). */
   readonly files: ReadonlyMap<ExtractFile, Uint8Array>;
+  /**
+   * `activations.parquet`'s table when this call computed it (null from the cache or when not kept): the report of
+   * the same call uses it instead of parsing the file it was just written to.
+   */
+  readonly activations: Table | null;
   readonly fromCache: boolean;
   /** `--samples auto`: every check of the stopping rule and whether it was met (null for a fixed N). */
   readonly stopping: { readonly checks: readonly StoppingCheck[]; readonly stable: boolean } | null;
@@ -123,7 +128,15 @@ export async function extractRun(
     if (hit) {
       const files = new Map(names.map((name) => [name, hit.get(fileName(name))!]));
       call.log(`cache hit ${id.slice(0, 12)}: reused the extraction tables from ${cache.dir}, no inference run`);
-      return { id, ...parseExtracted(id, files, config), files, fromCache: true, stopping: null, timings: null };
+      return {
+        id,
+        ...parseExtracted(id, files, config),
+        files,
+        activations: null,
+        fromCache: true,
+        stopping: null,
+        timings: null,
+      };
     }
   }
   const run = await computeRun(pool, config, input, call, id);
@@ -180,8 +193,10 @@ async function computeRun(
   });
   files.set('outputs', tableToParquet(outputs));
   files.set('channelStats', tableToParquet(channelStatsTable(metrics, meta)));
-  if (call.keep.activations)
-    files.set('activations', tableToParquet(activationsTable(extraction.rows, config.layers, meta)));
+  // One row per copy and channel (SqueezeNet at N = 500: 2 M rows): written like unit_stats, without dictionaries,
+  // statistics or ZSTD (4x faster to write, 6% larger).
+  const activations = call.keep.activations ? activationsTable(extraction.rows, config.layers, meta) : null;
+  if (activations) files.set('activations', tableToParquet(activations, { fast: true }));
   if (extraction.inputs) {
     files.set('inputs', encodeNpy(extraction.inputs, [extraction.samplesUsed, ...tensorDims(input).slice(1)]));
   }
@@ -192,6 +207,7 @@ async function computeRun(
     outputs,
     clean,
     files,
+    activations,
     fromCache: false,
     stopping: extraction.stable === null ? null : { checks: extraction.checks, stable: extraction.stable },
     timings: extraction.timings,

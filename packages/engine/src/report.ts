@@ -12,6 +12,7 @@ import {
   type LayerInfo,
   makeDirs,
   numericColumn,
+  RUN_METADATA_KEY,
   readDeconvTable,
   readFaithfulnessTable,
   readMapsTable,
@@ -220,6 +221,11 @@ async function faithfulnessCurves(
   return { faithfulness: curves };
 }
 
+/** `activations.parquet` of the run folder (checked against the run id), or null when it was not kept. */
+async function activationsOf(dir: string, id: string): Promise<Table | null> {
+  return (await exists(runFile(dir, 'activations'))) ? readRunTable(dir, 'activations', id, 'extract') : null;
+}
+
 /** What the visual report needs from the run folder and the model; see the module comment. */
 export async function gatherVisual(
   dir: string,
@@ -227,7 +233,7 @@ export async function gatherVisual(
   summary: Summary,
   metrics: ChannelMetrics,
   outputs: Table,
-  opts: { atlas?: string; boxes?: BoxKind } = {},
+  opts: { atlas?: string; boxes?: BoxKind; activations?: Table } = {},
 ): Promise<VisualInput> {
   const notes: Record<string, string> = {};
   const { model, note: modelNote } = await runModel(summary);
@@ -258,8 +264,9 @@ export async function gatherVisual(
   if (maps.note) notes.maps = maps.note;
   const byCopy = outputsByCopy(outputs);
   let stability: VisualInput['stability'];
-  if (await exists(runFile(dir, 'activations'))) {
-    const table = await readRunTable(dir, 'activations', id, 'extract');
+  const activations = opts.activations ?? (await activationsOf(dir, id));
+  if (activations) {
+    const table = activations;
     stability = stabilityCurve({
       copy: columnValues<number>(table, 'copy'),
       layerIndex: columnValues<number>(table, 'layer_index'),
@@ -296,6 +303,11 @@ export interface ReportOptions {
   atlas?: string;
   /** The boxes the overview draws: the receptive fields' (default) or the deconvnet's (needs `deconv.parquet`). */
   boxes?: BoxKind;
+  /**
+   * The run's `activations.parquet` table, when the caller holds it (`explain` just wrote it): used instead of
+   * parsing the file again, after checking that it carries the folder's run id.
+   */
+  activations?: Table;
 }
 
 /** Writes `report.html` of a run folder (and the figures); returns the report's path and the figures written. */
@@ -308,8 +320,12 @@ export async function writeReport(
   const neurons = await readNeurons(dir, id, summary);
   const { metrics, outputs } = await readExtracted(dir, config, id);
   const boxes = parseOptions(BoxesSchema, opts.boxes ?? DEFAULTS.boxes, 'boxes');
+  const activations = opts.activations;
+  if (activations && activations.schema.metadata.get(RUN_METADATA_KEY) !== id)
+    throw new Error('writeReport: the activations table given belongs to another run');
   const visual = await gatherVisual(dir, id, summary, metrics, outputs, {
     boxes,
+    ...(activations ? { activations } : {}),
     ...(opts.atlas ? { atlas: opts.atlas } : {}),
   });
   const ctx = await reportContext({ summary, imagePath: summary.run.image.path ?? '', neurons, visual });

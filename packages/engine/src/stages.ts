@@ -363,7 +363,11 @@ export async function explainToFolder(opts: ExplainFolderOptions, log: Log = sil
       );
       await writeHeatMaps(out, result);
     }
-    const report = await writeReport(out, { boxes: boxKind, ...(figures ? { figures } : {}) });
+    const report = await writeReport(out, {
+      boxes: boxKind,
+      ...(figures ? { figures } : {}),
+      ...(explanation.activations ? { activations: explanation.activations } : {}),
+    });
     if (figures) log.info(`report: ${report.figures} figures (SVG and PNG) in ${figures}`);
     return { summary: final, reportPath: report.path, fromCache: explanation.fromCache, id: runId(final.run) };
   } catch (err) {

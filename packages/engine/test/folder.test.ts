@@ -69,6 +69,21 @@ describe('run folders refuse tables of another run', () => {
     await expect(writeReport(dir)).rejects.toThrow(/other stats settings/);
   });
 
+  it('the report from the activations table in memory is the report read from the folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ns-folder-activations-'));
+    const explanation = await explainer.explain(image('9-ankle-boot.png'), { ...options, keepActivations: true });
+    expect(explanation.activations?.numRows).toBeGreaterThan(0);
+    await writeRun(explanation, dir);
+    await writeReport(dir, { activations: explanation.activations! });
+    const fromMemory = await readFile(join(dir, 'report.html'), 'utf8');
+    expect(fromMemory).not.toContain('No stability curve');
+    await writeReport(dir);
+    expect(await readFile(join(dir, 'report.html'), 'utf8')).toBe(fromMemory);
+    // A table of another run is refused, not drawn.
+    const other = await explainer.explain(image('8-bag.png'), { ...options, keepActivations: true });
+    await expect(writeReport(dir, { activations: other.activations! })).rejects.toThrow(/another run/);
+  });
+
   it('a summary saying seed 1 over seed-7 tables is refused', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ns-folder-seed-'));
     await perturbStage({ out: dir, samples: 10, seed: 1 });
