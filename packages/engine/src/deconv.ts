@@ -2,7 +2,8 @@
  * The deconv stage: every selected neuron projected back onto the model input by a deconvnet (Zeiler & Fergus 2014,
  * the boxes Lengerich, Konam et al. 2017 crop their patches with), from its most active unit on the clean image
  * (the unit its receptive-field box is drawn at), and the box where the projection is strong. The deconvnet is the
- * model package's (generated from the ONNX graph, one per layer, neurons as batch rows). A layer whose path holds an
+ * model package's (generated from the ONNX graph, one per layer, neurons as batch rows); the stage runs each layer as
+ * a task on the explainer's pool (`ProjectLayer`), as many side by side as there are workers. A layer whose path holds an
  * operator without a backward rule is skipped with its reason (recorded in the table), not an error: the
  * projections are a visualisation, and the analysis stands without them. Cached by content like the maps.
  */
