@@ -545,7 +545,7 @@ async function main(): Promise<void> {
       `Full run at N = 500, medians in s: extract ${fmt(median(rows[500]!.full.map((f) => f.extractSeconds)), 2)} ` +
         `(setup ${part('setup')}; summed over the workers: render ${part('render')}, inference ${part('inference')}, ` +
         `merge ${part('merge')}, waiting for the turn to merge ${part('wait')}; per-copy tables ${part('tables')} and ` +
-        `moments tables ${part('finish')} on the coordinating thread), stats ${fmt(median(rows[500]!.full.map((f) => f.statsSeconds)), 2)}`,
+        `moments tables ${part('finish')} on the coordinating thread), outside extract (explainer, sessions, metrics, tables) ${fmt(median(rows[500]!.full.map((f) => f.statsSeconds)), 2)}`,
     );
 
     // CPU time of the whole process: what the work costs, whatever else the machine is running. With the pool's
