@@ -3,9 +3,8 @@
  * (one layer's sessions alive per worker, as on the main thread before), so that the deconv stage's layers run on
  * the pool's workers side by side instead of one after another on the main thread.
  */
-import { UserError } from '@neuronscope/core';
-import { createDeconv, type LoadedModel, parseModel } from '@neuronscope/model';
-import type { DeconvResult, DeconvTask } from './protocol.js';
+import { createDeconvOrSkip, type LayerProjections, type LoadedModel, parseModel } from '@neuronscope/model';
+import type { DeconvTask } from './protocol.js';
 
 /** The pool's model parsed once per worker (by pool id), for the deconvnets generated from its graph. */
 let parsed: { id: string; model: LoadedModel } | null = null;
@@ -19,21 +18,16 @@ function modelOf(task: DeconvTask): LoadedModel {
 }
 
 /** Projects the task's neurons; a layer whose path has no backward rule comes back as skipped, with the reason. */
-export async function deconvTask(task: DeconvTask): Promise<DeconvResult> {
-  let deconv: Awaited<ReturnType<typeof createDeconv>>;
-  try {
-    deconv = await createDeconv(modelOf(task), {
-      layer: task.layer,
-      mode: task.mode,
-      unpool: task.unpool,
-      input: task.input,
-      boxThreshold: task.boxThreshold,
-      threads: task.model.threads,
-    });
-  } catch (err) {
-    if (err instanceof UserError) return { skipped: err.message };
-    throw err;
-  }
+export async function deconvTask(task: DeconvTask): Promise<LayerProjections> {
+  const deconv = await createDeconvOrSkip(modelOf(task), {
+    layer: task.layer,
+    mode: task.mode,
+    unpool: task.unpool,
+    input: task.input,
+    boxThreshold: task.boxThreshold,
+    threads: task.model.threads,
+  });
+  if ('skipped' in deconv) return deconv;
   try {
     return { projections: await deconv.project(task.input, task.neurons, 'peak') };
   } finally {

@@ -14,7 +14,7 @@ export type {
 } from './image-extraction.js';
 export { MapAccumulator, type MapGrid, mapGrid, poolMask } from './map-accumulator.js';
 export { defaultParallelism, ExtractionPool, type PoolOptions, parallelism } from './pool.js';
-export type { BlendCopy, DeconvResult, MapNeuron } from './protocol.js';
+export type { BlendCopy, MapNeuron } from './protocol.js';
 export { channelMeans, LayerRecorder } from './recorder.js';
 export {
   checkSchedule,

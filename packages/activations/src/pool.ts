@@ -14,14 +14,14 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type InputTensor, type LayerInfo, type OutputKind, type OutputMode, UserError } from '@neuronscope/core';
-import { reductionFragment, withExtraOutputs } from '@neuronscope/model';
+import { type LayerProjections, reductionFragment, withExtraOutputs } from '@neuronscope/model';
 import { Piscina } from 'piscina';
 import { type BlendJob, type BlendOutcome, runBlend } from './curves.js';
 import { type HeatMapJob, runHeatMaps } from './heat-maps.js';
 import { type Extraction, type ExtractJob, ImageExtraction } from './image-extraction.js';
 import type { MapAccumulator } from './map-accumulator.js';
 import { createSharedSums, resetSharedSums, type SharedSums } from './merge.js';
-import { type DeconvResult, type DeconvTask, type ModelSpec, USER_ERROR_MARK, type WorkerTask } from './protocol.js';
+import { type DeconvTask, type ModelSpec, USER_ERROR_MARK, type WorkerTask } from './protocol.js';
 
 /** The model a pool runs, and how. */
 export interface PoolOptions {
@@ -218,9 +218,9 @@ export class ExtractionPool {
    * Projects neurons of one layer onto `input` with a deconvnet on a worker (see {@link DeconvTask}); layers given
    * at once run on different workers.
    */
-  async deconv(job: Omit<DeconvTask, 'kind' | 'model'>): Promise<DeconvResult> {
+  async deconv(job: Omit<DeconvTask, 'kind' | 'model'>): Promise<LayerProjections> {
     await this.open();
-    return this.run<DeconvResult>({ kind: 'deconv', model: this.spec, ...job });
+    return this.run<LayerProjections>({ kind: 'deconv', model: this.spec, ...job });
   }
 
   /** Waits for the tasks in flight, frees every worker's sessions, and ends the workers. */

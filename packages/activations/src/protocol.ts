@@ -1,6 +1,6 @@
 /** Messages between the extraction pool's coordinator and its workers (see worker.ts). */
 import type { InputTensor, LayerInfo, Layout, OutputKind, OutputMode } from '@neuronscope/core';
-import type { DeconvMode, NeuronProjection, NeuronRef, ReductionNames, UnpoolMode } from '@neuronscope/model';
+import type { DeconvMode, NeuronRef, ReductionNames, UnpoolMode } from '@neuronscope/model';
 import type { CopyRecord } from '@neuronscope/perturb';
 import type { MapGrid } from './map-accumulator.js';
 import type { SharedSums } from './merge.js';
@@ -179,9 +179,6 @@ export interface DeconvTask {
   readonly unpool: UnpoolMode;
   readonly boxThreshold: number;
 }
-
-/** A {@link DeconvTask}'s projections, or why its layer has none (an operator without a backward rule). */
-export type DeconvResult = { readonly projections: NeuronProjection[] } | { readonly skipped: string };
 
 export type WorkerTask = OpenTask | CleanTask | BatchTask | MapsTask | BlendTask | DeconvTask | ReleaseTask;
 

@@ -2,9 +2,9 @@
  * The deconv stage: every selected neuron projected back onto the model input by a deconvnet (Zeiler & Fergus 2014,
  * the boxes Lengerich, Konam et al. 2017 crop their patches with), from its most active unit on the clean image
  * (the unit its receptive-field box is drawn at), and the box where the projection is strong. The deconvnet is the
- * model package's (generated from the ONNX graph, one per layer, neurons as batch rows); the stage runs each layer as
- * a task on the explainer's pool (`ProjectLayer`), as many side by side as there are workers. A layer whose path holds an
- * operator without a backward rule is skipped with its reason (recorded in the table), not an error: the
+ * model package's (generated from the ONNX graph, one per layer, neurons as batch rows); the stage runs each layer
+ * as a task on the explainer's pool (`ProjectLayer`), as many side by side as there are workers. A layer whose path
+ * holds an operator without a backward rule is skipped with its reason (recorded in the table), not an error: the
  * projections are a visualisation, and the analysis stands without them. Cached by content like the maps.
  */
 import {
@@ -22,11 +22,19 @@ import {
   sha256,
   tableToParquet,
   tensorOffset,
-  UserError,
   writeFileAtomic,
 } from '@neuronscope/core';
 import type { ChannelMetrics } from '@neuronscope/metrics';
-import { createDeconv, type Deconv, type LoadedModel, type NeuronProjection } from '@neuronscope/model';
+import {
+  createDeconvOrSkip,
+  type Deconv,
+  type LayerProjections,
+  type LoadedModel,
+  type NeuronProjection,
+} from '@neuronscope/model';
+
+export type { LayerProjections };
+
 import type { ContentCache } from './cache.js';
 import type { ResolvedDeconvOptions } from './defaults.js';
 import { runFile } from './files.js';
@@ -41,9 +49,6 @@ export interface LayerNeuron {
   readonly channel: number;
   readonly unit?: number;
 }
-
-/** The projections of one layer's neurons, or why the layer has none. */
-export type LayerProjections = { readonly projections: readonly NeuronProjection[] } | { readonly skipped: string };
 
 /**
  * Deconvnets of one model's layers for one input geometry, each created on first use and kept (two onnxruntime
@@ -63,16 +68,13 @@ export class NeuronProjector {
   private deconvOf(layer: string): Promise<Deconv | { skipped: string }> {
     let deconv = this.deconvs.get(layer);
     if (!deconv) {
-      deconv = createDeconv(this.model, {
+      deconv = createDeconvOrSkip(this.model, {
         layer,
         mode: this.options.mode,
         unpool: this.options.unpool,
         input: this.geometry,
         boxThreshold: this.options.boxThreshold,
         ...(this.threads ? { threads: this.threads } : {}),
-      }).catch((err: unknown) => {
-        if (err instanceof UserError) return { skipped: err.message };
-        throw err;
       });
       this.deconvs.set(layer, deconv);
     }
@@ -190,9 +192,10 @@ async function projectRun(run: DeconvRun, call: DeconvCall) {
       layer,
       l.neurons.map(({ channel, unit }) => ({ channel, unit })),
     );
-  const pending = layers.slice(0, window).map(project);
+  const pending: (Promise<LayerProjections> | undefined)[] = layers.slice(0, window).map(project);
   for (const [i, [layer, { layerIndex, neurons }]] of layers.entries()) {
     const result = await pending[i]!;
+    pending[i] = undefined; // its full-size projections go once cropped
     const next = layers[i + window];
     if (next) pending.push(project(next));
     if ('skipped' in result) {

@@ -9,6 +9,7 @@ export { classChannelLayers } from './class-channels.js';
 export {
   buildDeconvGraph,
   createDeconv,
+  createDeconvOrSkip,
   DEFAULT_BOX_THRESHOLD,
   type Deconv,
   type DeconvGraph,
@@ -16,6 +17,7 @@ export {
   type DeconvMode,
   type DeconvOptions,
   type DeconvStart,
+  type LayerProjections,
   type NeuronProjection,
   type NeuronRef,
   pixelMagnitudes,

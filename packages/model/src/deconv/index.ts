@@ -4,9 +4,11 @@ export { DEFAULT_BOX_THRESHOLD, pixelMagnitudes, projectionBox } from './box.js'
 export { buildDeconvGraph, type DeconvGraph, type DeconvGraphOptions } from './graph.js';
 export {
   createDeconv,
+  createDeconvOrSkip,
   type Deconv,
   type DeconvOptions,
   type DeconvStart,
+  type LayerProjections,
   type NeuronProjection,
   type NeuronRef,
 } from './project.js';

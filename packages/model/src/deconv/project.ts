@@ -242,3 +242,22 @@ export async function createDeconv(model: LoadedModel | Uint8Array, options: Dec
   }
   return new DeconvSessions(loaded.inputName, options, geometry, graph, forward, backward);
 }
+
+/** A layer's projections, or why it has none (an operator on its path without a backward rule). */
+export type LayerProjections = { readonly projections: readonly NeuronProjection[] } | { readonly skipped: string };
+
+/**
+ * {@link createDeconv}, or why the layer has none: its {@link UserError} (an operator without a backward rule)
+ * as a reason, not an error, since the projections are a visualisation the analysis stands without.
+ */
+export async function createDeconvOrSkip(
+  model: LoadedModel | Uint8Array,
+  options: DeconvOptions,
+): Promise<Deconv | { readonly skipped: string }> {
+  try {
+    return await createDeconv(model, options);
+  } catch (err) {
+    if (err instanceof UserError) return { skipped: err.message };
+    throw err;
+  }
+}
